@@ -1,0 +1,43 @@
+# triggerd — one entry point for building, running, testing and measuring.
+# `make run` starts the daemon on its embedded defaults; `make test` runs
+# every check CI runs (format, clippy, all tests).
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run build test lint fmt bench drill deps clean
+
+run:
+	$(CARGO) run --release -- serve
+
+build:
+	$(CARGO) build --release
+
+## Test-only tools that a fresh machine lacks (the real SMTP server used by
+## the email tests). Idempotent; CI calls it through `make test`.
+deps:
+	@python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd==1.4.6
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+test: deps lint
+	@if command -v cargo-nextest >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --all-targets --locked --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --all-targets --locked --no-fail-fast; \
+	fi
+	$(CARGO) test --workspace --doc --locked
+
+fmt:
+	$(CARGO) fmt --all
+
+bench:
+	$(CARGO) bench --workspace --locked
+
+drill:
+	@echo "drill: not implemented yet (issue 6); nothing to run"
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,1 @@
+//! triggerd-core (placeholder, filled by its issue).

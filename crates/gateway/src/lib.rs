@@ -1,0 +1,1 @@
+//! triggerd-gateway (placeholder, filled by its issue).

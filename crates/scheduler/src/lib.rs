@@ -1,0 +1,1 @@
+//! triggerd-scheduler (placeholder, filled by its issue).

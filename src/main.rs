@@ -1,0 +1,2 @@
+//! triggerd daemon entry point.
+fn main() {}
