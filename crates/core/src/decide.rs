@@ -1,0 +1,359 @@
+//! Trigger-time decisions (R-W7): given a campaign, the user's profile and
+//! (campaign, user) state, and one event, what happens — nothing, a refusal
+//! with its outcome, a planned send with its due instant, and which pending
+//! sends the event cancels (R-E2, R-E4, R-E6).
+//!
+//! Pure: nothing is read or written. The daemon applies the [`Decision`];
+//! a preview (R-Y3) is the same call with nothing applied.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::campaign::{Campaign, CampaignStatus, Channel, launched_by};
+use crate::event::{Event, Source};
+use crate::matcher::MatcherKind;
+use crate::outcome::Outcome;
+use crate::segment::ProfileView;
+use crate::time::{self, TimePlan, TimeRefusal, ZoneChoice};
+use crate::trigger::TriggerMatch;
+
+/// A send that is planned and not finished, as the decision needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingSend {
+    /// The stable send id.
+    pub send_id: String,
+    /// When the triggering event happened.
+    pub trigger_time: DateTime<Utc>,
+    /// When the send is due.
+    pub due: DateTime<Utc>,
+    /// The triggering event's properties (R-E6 correlation; `event_properties` at render).
+    pub trigger_properties: Value,
+}
+
+/// What the rules need to know of one (campaign, user) pair.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairState {
+    /// Sends planned and not finished.
+    pub pending: Vec<PendingSend>,
+    /// The last receipt (`sent` or `control_group`), for R-R1/R-R2.
+    pub last_receipt: Option<DateTime<Utc>>,
+}
+
+/// Everything a trigger-time decision reads besides the event.
+#[derive(Clone, Copy)]
+pub struct TriggerContext<'a> {
+    /// The campaign.
+    pub campaign: &'a Campaign,
+    /// Its status.
+    pub status: CampaignStatus,
+    /// When it was launched.
+    pub launched_at: Option<DateTime<Utc>>,
+    /// The profile, already including the triggering event (R-A2).
+    pub profile: &'a dyn ProfileView,
+    /// The user's `time_zone` attribute, if any.
+    pub user_zone: Option<&'a str>,
+    /// The user's engagement instants (sessions, opens, clicks) for R-D3.
+    pub engagement: &'a [DateTime<Utc>],
+    /// The pair's state before this event.
+    pub state: &'a PairState,
+}
+
+/// A planned send (R-W7 success).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// `scheduled` or `rolled_to_next_window`.
+    pub outcome: Outcome,
+    /// The final due instant.
+    pub due: DateTime<Utc>,
+    /// The zone used for local times.
+    pub zone: ZoneChoice,
+    /// How the due instant was computed, for explain.
+    pub detail: String,
+}
+
+/// What happened to the trigger part of an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TriggerOutcome {
+    /// The event triggered and a send is planned.
+    Planned(Plan),
+    /// The event was of a trigger's kind but was refused.
+    Refused {
+        /// The outcome code.
+        outcome: Outcome,
+        /// A one-line reason for explain.
+        detail: String,
+    },
+}
+
+impl TriggerOutcome {
+    /// The outcome code.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            TriggerOutcome::Planned(p) => p.outcome,
+            TriggerOutcome::Refused { outcome, .. } => *outcome,
+        }
+    }
+}
+
+/// A pending send the event ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    /// Which send.
+    pub send_id: String,
+    /// `cancelled_by_exception` (R-E2) or `rescheduled` (R-E4).
+    pub outcome: Outcome,
+}
+
+/// The full decision for one (campaign, user, event).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decision {
+    /// `None` when the event is not of any trigger's kind (nothing to record
+    /// for the trigger part).
+    pub trigger: Option<TriggerOutcome>,
+    /// Pending sends this event ends.
+    pub cancellations: Vec<Cancellation>,
+    /// R-E5: the event performed this campaign's exception event and
+    /// cancelled a pending send: emit `exception_event` for the campaign.
+    pub emit_exception_event: bool,
+}
+
+impl Decision {
+    /// True when the decision changes nothing and records nothing.
+    pub fn is_empty(&self) -> bool {
+        self.trigger.is_none() && self.cancellations.is_empty()
+    }
+}
+
+impl Campaign {
+    /// Does `event` match one of this campaign's exceptions? (R-E1: a
+    /// `conversion` exception matches any of the conversion events.)
+    /// Returns, for each pending send, whether the exception may cancel it (R-E6).
+    fn exception_targets<'s>(&self, event: &Event, pending: &'s [PendingSend]) -> Vec<&'s PendingSend> {
+        let mut out: Vec<&PendingSend> = Vec::new();
+        for m in &self.exceptions {
+            let hit = if m.definition().kind == MatcherKind::Conversion {
+                self.conversions.iter().any(|c| c.matches(event))
+            } else {
+                m.matches(event)
+            };
+            if !hit {
+                continue;
+            }
+            for p in pending {
+                // R-E2: only sends whose trigger happened strictly before the exception.
+                if p.trigger_time < event.time
+                    && m.correlates(&event.properties, &p.trigger_properties)
+                    && !out.iter().any(|o| o.send_id == p.send_id)
+                {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// How the event relates to the triggers: the best match over all of them.
+    fn trigger_match(&self, event: &Event) -> TriggerMatch {
+        let mut best = TriggerMatch::No;
+        for t in &self.triggers {
+            match t.matches(event) {
+                TriggerMatch::Yes => return TriggerMatch::Yes,
+                TriggerMatch::FiltersFailed => best = TriggerMatch::FiltersFailed,
+                TriggerMatch::No => {}
+            }
+        }
+        best
+    }
+
+    /// The zone for local times of this campaign for a user (see SPEC "local time").
+    pub fn zone_for(&self, user_zone: Option<&str>) -> ZoneChoice {
+        time::resolve_zone(user_zone, self.tz, self.def.schedule.local_time)
+    }
+
+    /// R-W7: decides what `event` does for this campaign and user.
+    pub fn decide(&self, ctx: &TriggerContext<'_>, event: &Event) -> Decision {
+        let targets = self.exception_targets(event, &ctx.state.pending);
+        let matched = self.trigger_match(event);
+        let trigger = (matched != TriggerMatch::No)
+            .then(|| self.decide_trigger(ctx, event, matched, &targets));
+        let rescheduling = matches!(trigger, Some(TriggerOutcome::Planned(_))) && !targets.is_empty();
+        let cancel_outcome = if rescheduling {
+            Outcome::Rescheduled
+        } else {
+            Outcome::CancelledByException
+        };
+        let cancellations: Vec<Cancellation> = targets
+            .iter()
+            .map(|p| Cancellation {
+                send_id: p.send_id.clone(),
+                outcome: cancel_outcome,
+            })
+            .collect();
+        Decision {
+            emit_exception_event: !cancellations.is_empty(),
+            trigger,
+            cancellations,
+        }
+    }
+
+    fn decide_trigger(
+        &self,
+        ctx: &TriggerContext<'_>,
+        event: &Event,
+        matched: TriggerMatch,
+        exception_targets: &[&PendingSend],
+    ) -> TriggerOutcome {
+        let refuse = |outcome: Outcome, detail: String| TriggerOutcome::Refused { outcome, detail };
+        let t = event.time;
+        match ctx.status {
+            CampaignStatus::Active => {}
+            CampaignStatus::Draft => {
+                return refuse(Outcome::CampaignStopped, "campaign is a draft: not launched".into());
+            }
+            CampaignStatus::Stopped => {
+                return refuse(Outcome::CampaignStopped, "campaign is stopped".into());
+            }
+        }
+        if !launched_by(ctx.launched_at, t) {
+            return refuse(
+                Outcome::BeforeLaunch,
+                format!(
+                    "event at {} is before the campaign's launch at {}",
+                    fmt_instant(t),
+                    ctx.launched_at.map_or_else(|| "never".to_string(), fmt_instant)
+                ),
+            );
+        }
+        if matched == TriggerMatch::FiltersFailed {
+            return refuse(
+                Outcome::PropertyFiltersNotMet,
+                format!("{} did not meet the trigger's property filters", event.label()),
+            );
+        }
+        if self.def.channel == Channel::InApp && event.source != Source::Sdk {
+            return refuse(
+                Outcome::IamRequiresSdkEvent,
+                format!(
+                    "in-app campaigns are triggered by SDK events only; this event came from {}",
+                    event.source.as_str()
+                ),
+            );
+        }
+        let zone = self.zone_for(ctx.user_zone);
+        if !self.def.schedule.contains(t, zone.tz) {
+            return refuse(
+                Outcome::OutsideDuration,
+                format!("trigger at {} is outside the campaign's schedule ({})", fmt_instant(t), zone_label(&zone)),
+            );
+        }
+        if let Some(w) = &self.def.window {
+            if !w.contains(t, zone.tz) {
+                return refuse(
+                    Outcome::TriggerOutsideWindow,
+                    format!(
+                        "trigger at {} local is outside the window {}–{} ({})",
+                        t.with_timezone(&zone.tz).format("%H:%M"),
+                        w.start,
+                        w.end,
+                        zone_label(&zone)
+                    ),
+                );
+            }
+        }
+        if let Some(seg) = &self.segment {
+            if !seg.matches(ctx.profile, t) {
+                return refuse(Outcome::NotInSegment, "user is not in the campaign's segment".into());
+            }
+        }
+        // R-E4: the pending sends this event cancels are replaced by the new plan.
+        let still_pending = ctx
+            .state
+            .pending
+            .iter()
+            .filter(|p| !exception_targets.iter().any(|x| x.send_id == p.send_id))
+            .count();
+        match (&self.def.reeligibility, ctx.state.last_receipt) {
+            (None, Some(r)) => {
+                return refuse(
+                    Outcome::NotReeligible,
+                    format!("user already received this campaign at {} and it has no re-eligibility", fmt_instant(r)),
+                );
+            }
+            (Some(re), Some(r)) if t < r + re.after.to_chrono() => {
+                return refuse(
+                    Outcome::NotReeligibleYet,
+                    format!(
+                        "last receipt at {}; re-eligible {} later, at {}",
+                        fmt_instant(r),
+                        re.after,
+                        fmt_instant(r + re.after.to_chrono())
+                    ),
+                );
+            }
+            _ => {}
+        }
+        if self.def.reeligibility.is_none() && still_pending > 0 {
+            return refuse(
+                Outcome::AlreadyPending,
+                "a send of this campaign is already pending for this user".into(),
+            );
+        }
+        let engagement_zone = time::resolve_zone(ctx.user_zone, self.tz, true);
+        let delay_zone = if matches!(self.def.delay, crate::time::Delay::Intelligent { .. }) {
+            &engagement_zone
+        } else {
+            &zone
+        };
+        match time::plan_due(
+            &self.def.delay,
+            self.def.window.as_ref(),
+            &self.def.schedule,
+            t,
+            delay_zone,
+            ctx.engagement,
+        ) {
+            TimePlan::Due { due, rolled, trace } => TriggerOutcome::Planned(Plan {
+                outcome: if rolled {
+                    Outcome::RolledToNextWindow
+                } else {
+                    Outcome::Scheduled
+                },
+                due,
+                zone: delay_zone.clone(),
+                detail: format!("{trace} ({})", zone_label(delay_zone)),
+            }),
+            TimePlan::Refused(r) => {
+                let (outcome, detail) = match r {
+                    TimeRefusal::DelayExceedsDuration { due } => (
+                        Outcome::DelayExceedsDuration,
+                        format!("due {} is at or after the campaign's end", fmt_instant(due)),
+                    ),
+                    TimeRefusal::DelayOutsideWindow { due } => (
+                        Outcome::DelayOutsideWindow,
+                        format!(
+                            "due {} ({} local) is outside the window and next_available is false",
+                            fmt_instant(due),
+                            due.with_timezone(&delay_zone.tz).format("%H:%M")
+                        ),
+                    ),
+                    TimeRefusal::OutsideDurationAfterRoll { due } => (
+                        Outcome::DelayExceedsDuration,
+                        format!("rolled to the next window at {}, at or after the campaign's end", fmt_instant(due)),
+                    ),
+                };
+                refuse(outcome, format!("{detail} ({})", zone_label(delay_zone)))
+            }
+        }
+    }
+}
+
+/// `2026-01-05T09:00:00Z` (milliseconds when not zero), as API answers print.
+pub fn fmt_instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// "zone Europe/Paris (user's)" and the like, for explain details.
+pub fn zone_label(zone: &ZoneChoice) -> String {
+    format!("zone {}{}", zone.tz.name(), zone.source.explain_suffix())
+}
