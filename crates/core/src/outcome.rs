@@ -76,11 +76,13 @@ pub enum Outcome {
     RetryScheduled,
     /// The user was deleted while the send was pending (`/users/delete`).
     UserDeleted,
+    /// A conversion was counted after a receipt (R-P5); journal only.
+    Converted,
 }
 
 impl Outcome {
     /// Every outcome, in declaration order (for counters and docs).
-    pub const ALL: [Outcome; 29] = [
+    pub const ALL: [Outcome; 30] = [
         Outcome::Scheduled,
         Outcome::RolledToNextWindow,
         Outcome::BeforeLaunch,
@@ -110,6 +112,7 @@ impl Outcome {
         Outcome::DeliveryFailed,
         Outcome::RetryScheduled,
         Outcome::UserDeleted,
+        Outcome::Converted,
     ];
 
     /// The stable snake_case code printed in APIs and metrics.
@@ -144,6 +147,37 @@ impl Outcome {
             Outcome::DeliveryFailed => "delivery_failed",
             Outcome::RetryScheduled => "retry_scheduled",
             Outcome::UserDeleted => "user_deleted",
+            Outcome::Converted => "converted",
+        }
+    }
+
+    /// The SPEC rule that decides this outcome (for explain and preview).
+    pub const fn rule(self) -> &'static str {
+        match self {
+            Outcome::Scheduled => "R-D1",
+            Outcome::RolledToNextWindow => "R-W3",
+            Outcome::BeforeLaunch => "R-T5",
+            Outcome::PropertyFiltersNotMet => "R-T3",
+            Outcome::IamRequiresSdkEvent => "R-T6",
+            Outcome::OutsideDuration => "R-S1",
+            Outcome::TriggerOutsideWindow => "R-W2",
+            Outcome::NotInSegment => "R-A2",
+            Outcome::Rescheduled => "R-E4",
+            Outcome::NotReeligible => "R-R1",
+            Outcome::NotReeligibleYet => "R-R2",
+            Outcome::AlreadyPending => "R-R4",
+            Outcome::DelayExceedsDuration => "R-S2",
+            Outcome::DelayOutsideWindow => "R-W3",
+            Outcome::CancelledByException => "R-E2",
+            Outcome::CampaignStopped => "R-X",
+            Outcome::NotInSegmentAtSend => "R-A3",
+            Outcome::Unsubscribed | Outcome::MissingEmail | Outcome::MissingPhone | Outcome::MissingPushToken => "R-X4",
+            Outcome::ControlGroup => "R-A4",
+            Outcome::FrequencyCapped => "R-F1",
+            Outcome::Aborted | Outcome::RenderError => "R-X",
+            Outcome::Sent | Outcome::DeliveryFailed | Outcome::RetryScheduled => "R-X3",
+            Outcome::UserDeleted => "R-K4",
+            Outcome::Converted => "R-P5",
         }
     }
 
@@ -157,14 +191,10 @@ impl Outcome {
         matches!(self, Outcome::Scheduled | Outcome::RolledToNextWindow)
     }
 
-    /// True for outcomes that end a planned send (its final outcome); the
-    /// journal-only steps `scheduled`, `rolled_to_next_window` and
-    /// `retry_scheduled` are not final.
-    pub const fn is_final_for_send(self) -> bool {
-        !matches!(
-            self,
-            Outcome::Scheduled | Outcome::RolledToNextWindow | Outcome::RetryScheduled
-        )
+    /// True for the journal-only steps that neither plan nor end a send
+    /// (`retry_scheduled`, `converted`): explain's verdict looks past them.
+    pub const fn is_informational(self) -> bool {
+        matches!(self, Outcome::RetryScheduled | Outcome::Converted)
     }
 }
 

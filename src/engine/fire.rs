@@ -1,0 +1,250 @@
+//! Firing pending sends (SPEC §7, R-X1–R-X3, R-K2–R-K3): a due timer runs the
+//! send-time checks in the user's unit, in-app and content-card sends land
+//! in their stores, other channels are marked `dispatching`, dispatched
+//! outside the lock, and their result recorded in a second unit: `sent`, a
+//! retry timer on the same clock, or `delivery_failed`.
+//!
+//! Two drivers: [`Engine::run_timer_loop`] on the system clock, and
+//! [`Engine::advance_to`] for the manual test clock, which processes each
+//! send at its own due instant, in order.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
+use triggerd_core::decide::fmt_instant;
+use triggerd_core::{Channel, Outcome};
+use triggerd_gateway::RetryDecision;
+
+use super::timers::Fired;
+use super::user::{ReadyToDispatch, UserTx};
+use super::{Engine, EngineError};
+use crate::store::keys;
+use crate::store::records::{ContentCard, InAppMessage, SendState};
+
+/// How many sends dispatch at once on the system clock.
+const FIRE_CONCURRENCY: usize = 256;
+
+impl Engine {
+    /// Processes one fired timer at `now`.
+    pub async fn fire(&self, fired: Fired, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let lateness = (now - fired.due).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!("triggerd_fire_lateness_seconds").record(lateness);
+        let ready = self.fire_checks(&fired, now)?;
+        if let Some(ready) = ready {
+            self.dispatch(ready, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The first unit: send-time checks, and local deliveries.
+    fn fire_checks(&self, fired: &Fired, now: DateTime<Utc>) -> Result<Option<(ReadyToDispatch, triggerd_gateway::Message)>, EngineError> {
+        let _lock = self.lock_user(&fired.external_id);
+        let mut tx = UserTx::load(self, &fired.external_id, now)?;
+        let Some(send) = tx.send(&fired.send_id)? else {
+            // A timer whose records never committed (a crash before the
+            // request was acknowledged): drop it.
+            tracing::warn!(send_id = %fired.send_id, "orphan timer without a send record dropped");
+            self.timers.cancel(std::slice::from_ref(&fired.send_id))?;
+            return Ok(None);
+        };
+        if matches!(send.state, SendState::Done { .. }) {
+            self.timers.cancel(std::slice::from_ref(&fired.send_id))?;
+            return Ok(None);
+        }
+        let span = tracing::info_span!("fire", campaign = %send.campaign_id, user = %send.external_id, send_id = %send.send_id);
+        let _g = span.enter();
+        let entry = self.registry.get(&send.campaign_id);
+        let Some(ready) = tx.check_fired(send, entry)? else {
+            tx.commit()?;
+            return Ok(None);
+        };
+        let channel = ready.entry.campaign.channel();
+        match channel {
+            Channel::InApp => {
+                let msg = InAppMessage {
+                    send_id: ready.send.send_id.clone(),
+                    campaign_id: ready.send.campaign_id.clone(),
+                    content: ready.content.clone(),
+                    queued_at: now,
+                };
+                tx.extra_writes().put(keys::key(keys::kind::IN_APP, &[&fired.external_id, &msg.send_id]), &msg);
+                tx.record_sent(ready.send, channel, "in_app", "", ready.content)?;
+                tx.commit()?;
+                Ok(None)
+            }
+            Channel::ContentCard => {
+                let card = ContentCard {
+                    send_id: ready.send.send_id.clone(),
+                    campaign_id: ready.send.campaign_id.clone(),
+                    content: ready.content.clone(),
+                    created_at: now,
+                    viewed: false,
+                    dismissed: false,
+                };
+                tx.extra_writes().put(keys::key(keys::kind::CARD, &[&fired.external_id, &card.send_id]), &card);
+                tx.record_sent(ready.send, channel, "content_card", "", ready.content)?;
+                tx.commit()?;
+                Ok(None)
+            }
+            _ => match self.gateway.build_message(channel, &ready.content, &tx.profile) {
+                Ok(message) => {
+                    tx.put_send(ready.send.clone());
+                    tx.commit()?;
+                    Ok(Some((ready, message)))
+                }
+                Err(why) => {
+                    tx.end_send(ready.send, Outcome::DeliveryFailed, why, None)?;
+                    tx.commit()?;
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    /// Dispatches outside the user's lock, then records the result.
+    async fn dispatch(&self, (ready, message): (ReadyToDispatch, triggerd_gateway::Message), now: DateTime<Utc>) -> Result<(), EngineError> {
+        let channel = ready.entry.campaign.channel();
+        let send = ready.send;
+        let meta = triggerd_gateway::DispatchMeta {
+            send_id: send.send_id.clone(),
+            campaign_id: send.campaign_id.clone(),
+            external_id: send.external_id.clone(),
+            due: send.due,
+            attempt: send.attempts,
+        };
+        let started = std::time::Instant::now();
+        let result = self.gateway.deliver(message, &meta).await;
+        metrics::histogram!("triggerd_dispatch_seconds", "channel" => channel.as_str())
+            .record(started.elapsed().as_secs_f64());
+        // With the test clock, the send is processed at its due instant.
+        let now = if self.clock.manual().is_some() { now } else { self.clock.now() };
+        let _lock = self.lock_user(&send.external_id);
+        let mut tx = UserTx::load(self, &send.external_id, now)?;
+        let Some(current) = tx.send(&send.send_id)? else {
+            return Ok(());
+        };
+        if current.state != (SendState::Dispatching { attempt: send.attempts }) {
+            // Another unit finished it meanwhile (user deleted, campaign stopped).
+            return Ok(());
+        }
+        match result {
+            Ok(delivered) => {
+                let content = serde_json::to_value(&delivered.message).unwrap_or(ready.content);
+                tx.record_sent(current, channel, delivered.via.as_str(), &delivered.provider_message_id, content)?;
+            }
+            Err(err) => {
+                if err.unregistered_token() {
+                    if let triggerd_gateway::Message::Push(p) = &self.gateway.build_message(channel, &ready.content, &tx.profile).unwrap_or_else(|_| triggerd_gateway::Message::InApp(triggerd_gateway::InAppMessage { content: serde_json::Value::Null })) {
+                        tx.profile.drop_push_token(&p.token);
+                        tx.touch_profile();
+                    }
+                }
+                let first = current.first_attempt_at.unwrap_or(now);
+                match self.gateway.decide_retry(channel, current.attempts, &err, first, now) {
+                    RetryDecision::RetryAt(at) => {
+                        let why = format!("attempt {} failed: {err}; next attempt at {}", current.attempts, fmt_instant(at));
+                        tx.plan_retry(current, at, why)?;
+                    }
+                    RetryDecision::GiveUp(reason) => {
+                        let why = format!("attempt {} failed: {err} (gave up: {reason:?})", current.attempts);
+                        tx.end_send(current, Outcome::DeliveryFailed, why, None)?;
+                    }
+                }
+            }
+        }
+        tx.commit()
+    }
+
+    /// R-X1 with the test clock: processes every timer due up to `target`,
+    /// each at its own due instant and in order (late ones at the current
+    /// time), then sets the clock to `target`. Returns how many fired.
+    pub async fn advance_to(&self, target: DateTime<Utc>) -> Result<u64, EngineError> {
+        let Some(manual) = self.clock.manual().cloned() else {
+            return Err(EngineError::NotFound("test clock".into()));
+        };
+        let _g = manual.advance_lock.lock().await;
+        if target < manual.now() {
+            return Err(EngineError::Invalid(format!(
+                "the test clock cannot go backwards (now {}, asked {})",
+                fmt_instant(manual.now()),
+                fmt_instant(target)
+            )));
+        }
+        let mut fired = 0u64;
+        loop {
+            let mut batch = self.timers.pop_due(target, 1)?;
+            let Some(f) = batch.pop() else { break };
+            let at = f.due.max(manual.now());
+            manual.set(at);
+            self.fire(f, at).await?;
+            fired += 1;
+        }
+        manual.set(target);
+        self.persist_clock(target)?;
+        self.flush_now().await?;
+        Ok(fired)
+    }
+
+    /// Stores the test clock's time so a restart resumes from it.
+    pub fn persist_clock(&self, t: DateTime<Utc>) -> Result<(), EngineError> {
+        let mut w = crate::store::WriteSet::new();
+        w.put(keys::key(keys::kind::META, &["clock"]), &t);
+        self.store.apply(w)?;
+        Ok(())
+    }
+
+    /// The test clock's stored time, if any.
+    pub fn stored_clock(&self) -> Result<Option<DateTime<Utc>>, EngineError> {
+        Ok(self.store.get(&keys::key(keys::kind::META, &["clock"]))?)
+    }
+
+    /// Fires timers as they come due on the system clock, until `stop` flips.
+    pub async fn run_timer_loop(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(FIRE_CONCURRENCY));
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            while tasks.try_join_next().is_some() {}
+            let now = self.clock.now();
+            let batch = match self.timers.pop_due(now, 512) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "timer store failed; retrying in 1 s");
+                    tokio::time::sleep(StdDuration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                let wait = self
+                    .timers
+                    .next_due()
+                    .map(|d| (d - now).to_std().unwrap_or_default())
+                    .unwrap_or(StdDuration::from_secs(1))
+                    .min(StdDuration::from_secs(1));
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.timers.earlier_scheduled() => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            for f in batch {
+                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                let engine = self.clone();
+                tasks.spawn(async move {
+                    let now = engine.clock.now();
+                    let id = f.send_id.clone();
+                    if let Err(e) = engine.fire(f, now).await {
+                        tracing::error!(send_id = %id, error = %e, "firing a send failed; it fires again after a restart");
+                    }
+                    drop(permit);
+                });
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}

@@ -1,0 +1,304 @@
+//! Ingest (API.md `/users/track`, `/sdk/v1/track`): validate each object on
+//! its own (R-K4: invalid ones are reported by index, valid ones applied),
+//! group the valid ones by user, and run each user's unit: attributes first
+//! (R-T7, with the events they derive such as `email_added`, R-T4), then
+//! events and purchases in time order.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use triggerd_core::{Event, EventKind, Source};
+
+use super::user::UserTx;
+use super::{Engine, EngineError};
+use crate::store::keys;
+use crate::store::profile::validate_attributes;
+
+/// Most objects accepted per array (more: the whole request is refused).
+pub const MAX_OBJECTS: usize = 1_000;
+/// How far in the future an event's `time` may be.
+pub const MAX_FUTURE: Duration = Duration::seconds(60);
+
+/// One invalid object (Braze's error shape).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectError {
+    /// What is wrong.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `attributes`, `events` or `purchases`.
+    pub input_array: &'static str,
+    /// Index in that array.
+    pub index: usize,
+}
+
+/// The answer of a track request.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TrackSummary {
+    /// Valid attribute objects applied.
+    pub attributes_processed: usize,
+    /// Valid events applied.
+    pub events_processed: usize,
+    /// Valid purchases applied.
+    pub purchases_processed: usize,
+    /// Invalid objects, by index.
+    pub errors: Vec<ObjectError>,
+}
+
+/// Everything one request does to one user.
+#[derive(Debug, Default)]
+pub struct UserWork {
+    /// Attribute objects, in array order.
+    pub attributes: Vec<Map<String, Value>>,
+    /// Events and purchases.
+    pub events: Vec<Event>,
+}
+
+/// The parsed, validated request.
+#[derive(Debug, Default)]
+pub struct TrackBatch {
+    /// Work per user, in first-seen order.
+    pub users: Vec<(String, UserWork)>,
+    /// Counts and errors.
+    pub summary: TrackSummary,
+}
+
+/// Parses an RFC 3339 time field; `None` when absent.
+pub fn parse_time(v: Option<&Value>) -> Result<Option<DateTime<Utc>>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| format!("invalid time {s:?}: expected RFC 3339")),
+        Some(other) => Err(format!("invalid time {other}: expected an RFC 3339 string")),
+    }
+}
+
+fn external_id(obj: &Map<String, Value>) -> Result<String, String> {
+    match obj.get("external_id") {
+        Some(Value::String(s)) if keys::valid_id(s) => Ok(s.clone()),
+        Some(Value::String(_)) => Err("invalid external_id: empty, too long or containing NUL".into()),
+        Some(_) => Err("external_id must be a string".into()),
+        None => Err("missing external_id".into()),
+    }
+}
+
+fn event_time(obj: &Map<String, Value>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let t = parse_time(obj.get("time"))?.unwrap_or(now);
+    if t > now + MAX_FUTURE {
+        return Err(format!("time {} is more than 60 s in the future", t.to_rfc3339()));
+    }
+    Ok(t)
+}
+
+fn properties(obj: &Map<String, Value>) -> Result<Value, String> {
+    match obj.get("properties") {
+        None | Some(Value::Null) => Ok(Value::Object(Map::new())),
+        Some(Value::Object(m)) => Ok(Value::Object(m.clone())),
+        Some(_) => Err("properties must be an object".into()),
+    }
+}
+
+/// Parses one event object (`external_id` checked by the caller).
+pub fn parse_event(obj: &Map<String, Value>, now: DateTime<Utc>, source: Source) -> Result<Event, String> {
+    let name = match obj.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(_) => return Err("event name must be a non-empty string".into()),
+        None => return Err("missing event name".into()),
+    };
+    let time = event_time(obj, now)?;
+    let kind = if name == "session_start" && source == Source::Sdk {
+        EventKind::SessionStart
+    } else {
+        EventKind::CustomEvent { name }
+    };
+    Ok(Event::new(kind, time, source).with_properties(properties(obj)?))
+}
+
+/// Parses one purchase object.
+pub fn parse_purchase(obj: &Map<String, Value>, now: DateTime<Utc>, source: Source) -> Result<Event, String> {
+    let product_id = match obj.get("product_id") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(_) => return Err("product_id must be a non-empty string".into()),
+        None => return Err("missing product_id".into()),
+    };
+    if let Some(p) = obj.get("price") {
+        if !p.is_number() {
+            return Err("price must be a number".into());
+        }
+    }
+    if let Some(q) = obj.get("quantity") {
+        if !(q.is_u64() || q.is_i64()) {
+            return Err("quantity must be an integer".into());
+        }
+    }
+    let time = event_time(obj, now)?;
+    let mut props = properties(obj)?;
+    if let Value::Object(m) = &mut props {
+        for k in ["price", "currency", "quantity"] {
+            if let Some(v) = obj.get(k) {
+                m.entry(k.to_string()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    Ok(Event::new(EventKind::Purchase { product_id }, time, source).with_properties(props))
+}
+
+fn array<'a>(body: &'a Map<String, Value>, name: &str) -> Result<&'a [Value], EngineError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(a)) if a.len() > MAX_OBJECTS => Err(EngineError::Invalid(format!(
+            "{name} has {} objects; at most {MAX_OBJECTS} are accepted per request",
+            a.len()
+        ))),
+        Some(Value::Array(a)) => Ok(a),
+        Some(_) => Err(EngineError::Invalid(format!("{name} must be an array"))),
+    }
+}
+
+/// Validates a `/users/track` body object by object.
+pub fn parse_track(body: &Value, now: DateTime<Utc>, source: Source) -> Result<TrackBatch, EngineError> {
+    let Some(body) = body.as_object() else {
+        return Err(EngineError::Invalid("the body must be a JSON object".into()));
+    };
+    let attrs = array(body, "attributes")?;
+    let events = array(body, "events")?;
+    let purchases = array(body, "purchases")?;
+    let mut batch = TrackBatch::default();
+    let mut slot: HashMap<String, usize> = HashMap::new();
+    let mut work_of = |batch: &mut TrackBatch, id: String| -> usize {
+        *slot.entry(id.clone()).or_insert_with(|| {
+            batch.users.push((id, UserWork::default()));
+            batch.users.len() - 1
+        })
+    };
+    for (index, v) in attrs.iter().enumerate() {
+        let res = v
+            .as_object()
+            .ok_or_else(|| "an attributes object must be a JSON object".to_string())
+            .and_then(|o| {
+                let id = external_id(o)?;
+                validate_attributes(o).map_err(|e| e.to_string())?;
+                Ok((id, o.clone()))
+            });
+        match res {
+            Ok((id, o)) => {
+                let i = work_of(&mut batch, id);
+                batch.users[i].1.attributes.push(o);
+                batch.summary.attributes_processed += 1;
+            }
+            Err(kind) => batch.summary.errors.push(ObjectError { kind, input_array: "attributes", index }),
+        }
+    }
+    for (list, name, parse) in [
+        (events, "events", parse_event as fn(&Map<String, Value>, DateTime<Utc>, Source) -> Result<Event, String>),
+        (purchases, "purchases", parse_purchase),
+    ] {
+        for (index, v) in list.iter().enumerate() {
+            let res = v
+                .as_object()
+                .ok_or_else(|| format!("an {name} object must be a JSON object"))
+                .and_then(|o| Ok((external_id(o)?, parse(o, now, source)?)));
+            match res {
+                Ok((id, e)) => {
+                    let i = work_of(&mut batch, id);
+                    batch.users[i].1.events.push(e);
+                    if name == "events" {
+                        batch.summary.events_processed += 1;
+                    } else {
+                        batch.summary.purchases_processed += 1;
+                    }
+                }
+                Err(kind) => batch.summary.errors.push(ObjectError { kind, input_array: name, index }),
+            }
+        }
+    }
+    Ok(batch)
+}
+
+impl Engine {
+    /// Runs one user's work as one unit (R-T7 order) and commits it (not flushed).
+    pub fn apply_user_work(&self, external_id: &str, work: UserWork, now: DateTime<Utc>, source: Source) -> Result<(), EngineError> {
+        let span = tracing::debug_span!("ingest", user = %external_id);
+        let _g = span.enter();
+        let _lock = self.lock_user(external_id);
+        let mut tx = UserTx::load(self, external_id, now)?;
+        tx.touch_profile();
+        let mut derived = Vec::new();
+        for attrs in &work.attributes {
+            derived.extend(tx.profile.apply_attributes(attrs, now));
+        }
+        for kind in derived {
+            tx.process_event(Event::new(kind, now, source))?;
+        }
+        let mut events = work.events;
+        events.sort_by_key(|e| e.time);
+        for e in events {
+            tx.process_event(e)?;
+        }
+        tx.commit()
+    }
+
+    /// Applies a validated batch and waits for durability (R-K1).
+    pub async fn ingest(&self, batch: TrackBatch, now: DateTime<Utc>, source: Source) -> Result<TrackSummary, EngineError> {
+        for (id, work) in batch.users {
+            self.apply_user_work(&id, work, now, source)?;
+        }
+        self.commit_point().await?;
+        Ok(batch.summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid")
+    }
+
+    #[test]
+    fn r_k4_invalid_objects_are_reported_by_index_and_valid_ones_kept() {
+        let body = json!({
+            "attributes":[{"external_id":"u1","time_zone":"Mars/Base"},{"external_id":"u2","first_name":"A"}],
+            "events":[{"external_id":"u1","name":"x","time":"2026-01-05T10:05:00Z"},
+                      {"external_id":"u1","name":"y"},
+                      {"name":"z"}],
+            "purchases":[{"external_id":"u1","product_id":"p","price":"free"}]
+        });
+        let b = parse_track(&body, now(), Source::Rest).expect("parses");
+        assert_eq!(b.summary.attributes_processed, 1);
+        assert_eq!(b.summary.events_processed, 1);
+        assert_eq!(b.summary.purchases_processed, 0);
+        let idx: Vec<_> = b.summary.errors.iter().map(|e| (e.input_array, e.index)).collect();
+        assert_eq!(idx, vec![("attributes", 0), ("events", 0), ("events", 2), ("purchases", 0)]);
+        assert!(b.summary.errors[1].kind.contains("future"));
+    }
+
+    #[test]
+    fn too_many_objects_refuse_the_whole_request() {
+        let events: Vec<_> = (0..1001).map(|i| json!({"external_id": format!("u{i}"), "name":"e"})).collect();
+        assert!(parse_track(&json!({ "events": events }), now(), Source::Rest).is_err());
+        assert!(parse_track(&json!({"events": {}}), now(), Source::Rest).is_err());
+        assert!(parse_track(&json!({}), now(), Source::Rest).is_ok());
+    }
+
+    #[test]
+    fn purchases_carry_price_in_properties() {
+        let o = json!({"external_id":"u1","product_id":"sku1","price":12.5,"currency":"USD","quantity":1});
+        let e = parse_purchase(o.as_object().expect("obj"), now(), Source::Rest).expect("valid");
+        assert_eq!(e.properties["price"], json!(12.5));
+        assert_eq!(e.kind, EventKind::Purchase { product_id: "sku1".into() });
+        assert_eq!(e.time, now());
+    }
+
+    #[test]
+    fn times_accept_any_rfc3339_form() {
+        let t = parse_time(Some(&json!("2026-01-05T11:00:00.000+01:00"))).expect("ok");
+        assert_eq!(t, Some(now()));
+        assert!(parse_time(Some(&json!("yesterday"))).is_err());
+    }
+}

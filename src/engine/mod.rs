@@ -1,0 +1,219 @@
+//! The engine: per-user ordered processing of ingest and fired sends, on
+//! top of the store, the scheduler and the gateway (DESIGN.md "Data flow").
+//!
+//! Ordering: every unit of work on a user holds that user's *stripe* lock
+//! (hash of `external_id` → one of [`STRIPES`] mutexes). That is the shard
+//! seam of DESIGN.md: users are independent, and nothing a stripe needs
+//! lives in another stripe.
+//!
+//! Durability (R-K1): units write without flushing; a request is answered
+//! after one group-committed flush that covers every unit it ran.
+
+pub mod campaigns;
+pub mod delivery;
+pub mod explain;
+pub mod fire;
+pub mod ingest;
+pub mod registry;
+pub mod sdk;
+pub mod timers;
+pub mod tracking;
+pub mod user;
+pub mod users;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use triggerd_core::freqcap::CapRules;
+
+use crate::clock::Clock;
+use crate::store::records::Counters;
+use crate::store::{Store, StoreError, keys};
+pub use registry::{CampaignEntry, Registry};
+pub use timers::Timers;
+
+/// Number of user stripes (per-user ordering locks and stats shards).
+pub const STRIPES: u16 = 64;
+
+/// Engine failures.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed (disk full, I/O error).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The timer store failed.
+    #[error("timer store: {0}")]
+    Timers(String),
+    /// Not found (campaign, user, send).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<sled::Error> for EngineError {
+    fn from(e: sled::Error) -> Self {
+        EngineError::Store(StoreError::Sled(e))
+    }
+}
+
+/// Engine settings from the configuration.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Base URL of tracking and short links.
+    pub public_url: String,
+    /// Flush before acknowledging (R-K1) when true; `async` durability when false.
+    pub flush: bool,
+    /// How long outbox lines are kept.
+    pub outbox_retention: chrono::Duration,
+}
+
+/// The shared engine state.
+pub struct EngineInner {
+    /// The database.
+    pub store: Store,
+    /// Campaigns and the trigger index.
+    pub registry: Registry,
+    /// Global frequency caps (R-F1).
+    pub caps: RwLock<CapRules>,
+    /// Durable timers of pending sends.
+    pub timers: Timers,
+    /// Channel adapters.
+    pub gateway: delivery::Delivery,
+    /// The clock.
+    pub clock: Clock,
+    /// Settings.
+    pub settings: EngineSettings,
+    stripes: Vec<Mutex<()>>,
+    stats: Mutex<HashMap<(String, u16), Counters>>,
+    group: triggerd_scheduler::GroupCommit,
+}
+
+/// The engine handle (cheap to clone).
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+impl std::ops::Deref for Engine {
+    type Target = EngineInner;
+    fn deref(&self) -> &EngineInner {
+        &self.inner
+    }
+}
+
+/// Normalises a phone number for lookups: digits and a leading `+` only.
+pub fn normalize_phone(phone: &str) -> String {
+    let trimmed = phone.trim().trim_start_matches("whatsapp:");
+    let mut out = String::with_capacity(trimmed.len());
+    for (i, c) in trimmed.chars().enumerate() {
+        if c.is_ascii_digit() || (i == 0 && c == '+') {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl Engine {
+    /// Builds the engine and loads campaigns and frequency caps from the store.
+    pub fn new(
+        store: Store,
+        timers: Timers,
+        gateway: delivery::Delivery,
+        clock: Clock,
+        settings: EngineSettings,
+    ) -> Result<Engine, EngineError> {
+        let group = triggerd_scheduler::GroupCommit::new(store.db().clone());
+        let inner = EngineInner {
+            registry: Registry::new(),
+            caps: RwLock::new(CapRules::default()),
+            timers,
+            gateway,
+            clock,
+            settings,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            stats: Mutex::new(HashMap::new()),
+            group,
+            store,
+        };
+        let engine = Engine { inner: Arc::new(inner) };
+        engine.load_campaigns()?;
+        if let Some(caps) = engine.store.get::<CapRules>(&keys::key(keys::kind::META, &["frequency_caps"]))? {
+            *engine.caps.write() = caps;
+        }
+        Ok(engine)
+    }
+
+    /// Flushes to disk when durability is `flush` (shared by concurrent callers).
+    pub async fn commit_point(&self) -> Result<(), EngineError> {
+        if self.settings.flush {
+            self.group
+                .flush()
+                .await
+                .map_err(|e| EngineError::Timers(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes unconditionally (shutdown, clock persistence).
+    pub async fn flush_now(&self) -> Result<(), EngineError> {
+        self.group
+            .flush()
+            .await
+            .map_err(|e| EngineError::Timers(e.to_string()))
+    }
+}
+
+impl EngineInner {
+    /// The stripe of a user.
+    pub fn stripe_of(&self, external_id: &str) -> u16 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        external_id.hash(&mut h);
+        (h.finish() % u64::from(STRIPES)) as u16
+    }
+
+    /// Locks a user's stripe for one unit of work.
+    pub fn lock_user(&self, external_id: &str) -> MutexGuard<'_, ()> {
+        self.stripes[usize::from(self.stripe_of(external_id))].lock()
+    }
+
+    /// A new, random, stable send id (32 hex digits = the timer id).
+    pub fn new_send_id(&self) -> String {
+        format!("{:032x}", rand::random::<u128>())
+    }
+
+    /// Adds a unit's counter deltas to the in-memory totals of
+    /// (campaign, stripe) and returns the new total to store. Only the
+    /// stripe's lock holder writes that key, so totals never race.
+    pub fn add_counters(&self, campaign_id: &str, stripe: u16, delta: &Counters) -> Result<Counters, EngineError> {
+        let mut stats = self.stats.lock();
+        let key = (campaign_id.to_string(), stripe);
+        if !stats.contains_key(&key) {
+            let stored: Counters = self
+                .store
+                .get(&keys::with_seq(keys::key(keys::kind::STATS, &[campaign_id]), u64::from(stripe)))?
+                .unwrap_or_default();
+            stats.insert(key.clone(), stored);
+        }
+        let total = stats.entry(key).or_default();
+        total.add(delta);
+        Ok(total.clone())
+    }
+
+    /// The counters of a campaign, summed over stripes.
+    pub fn campaign_counters(&self, campaign_id: &str) -> Result<Counters, EngineError> {
+        let mut sum = Counters::default();
+        let prefix = keys::prefix(keys::kind::STATS, &[campaign_id]);
+        for item in self.store.scan::<Counters>(&prefix) {
+            let (_, c) = item?;
+            sum.add(&c);
+        }
+        Ok(sum)
+    }
+}

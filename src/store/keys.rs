@@ -1,0 +1,148 @@
+//! Key layout of the daemon's sled tree.
+//!
+//! Every record lives in one tree so that the writes of one request go in
+//! one atomic batch. A key is a one-byte record kind followed by its fields;
+//! string fields are separated by a 0x00 byte (ids may not contain NUL, the
+//! API refuses them) and numbers are big-endian so byte order is numeric
+//! order. Keys of one kind sort together, and keys of one (campaign, user)
+//! pair sort together, so prefix scans serve "all X of Y".
+
+/// Record kinds (the first key byte).
+pub mod kind {
+    /// `p` + external_id → Profile.
+    pub const PROFILE: u8 = b'p';
+    /// `e` + email + 0 + external_id → () (profiles by email).
+    pub const BY_EMAIL: u8 = b'e';
+    /// `h` + phone + 0 + external_id → () (profiles by phone).
+    pub const BY_PHONE: u8 = b'h';
+    /// `c` + campaign_id → CampaignRecord.
+    pub const CAMPAIGN: u8 = b'c';
+    /// `a` + campaign_id + 0 + external_id → PairRecord.
+    pub const PAIR: u8 = b'a';
+    /// `s` + send_id → SendRecord.
+    pub const SEND: u8 = b's';
+    /// `j` + campaign_id + 0 + external_id + 0 + seq(u64) → JournalEntry.
+    pub const JOURNAL: u8 = b'j';
+    /// `o` + seq(u64) → OutboxRecord.
+    pub const OUTBOX: u8 = b'o';
+    /// `O` + send_id → seq(u64): the outbox cursor of a send.
+    pub const OUTBOX_BY_SEND: u8 = b'O';
+    /// `i` + external_id + 0 + send_id → InAppMessage.
+    pub const IN_APP: u8 = b'i';
+    /// `k` + external_id + 0 + send_id → ContentCard.
+    pub const CARD: u8 = b'k';
+    /// `x` + campaign_id + 0 + stripe(u16) → Counters.
+    pub const STATS: u8 = b'x';
+    /// `d` + idempotency key → stored answer.
+    pub const IDEMPOTENCY: u8 = b'd';
+    /// `l` + short code → ShortLink.
+    pub const SHORT_LINK: u8 = b'l';
+    /// `g` + geofence id → Geofence.
+    pub const GEOFENCE: u8 = b'g';
+    /// `m` + name → meta values (clock, frequency caps, counters).
+    pub const META: u8 = b'm';
+    /// `q` + original key → quarantined undecodable record.
+    pub const QUARANTINE: u8 = b'q';
+}
+
+/// Builds a key from a kind byte and NUL-separated string parts.
+pub fn key(kind: u8, parts: &[&str]) -> Vec<u8> {
+    let len = 1 + parts.iter().map(|p| p.len() + 1).sum::<usize>();
+    let mut k = Vec::with_capacity(len);
+    k.push(kind);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(0);
+        }
+        k.extend_from_slice(p.as_bytes());
+    }
+    k
+}
+
+/// A prefix covering every key of `kind` whose leading parts are `parts`
+/// (ends with the separator so `u1` does not cover `u10`).
+pub fn prefix(kind: u8, parts: &[&str]) -> Vec<u8> {
+    let mut k = key(kind, parts);
+    if !parts.is_empty() {
+        k.push(0);
+    }
+    k
+}
+
+/// Appends a big-endian u64 (after a separator when `k` has parts).
+pub fn with_seq(mut k: Vec<u8>, seq: u64) -> Vec<u8> {
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Profile key.
+pub fn profile(external_id: &str) -> Vec<u8> {
+    key(kind::PROFILE, &[external_id])
+}
+
+/// Campaign key.
+pub fn campaign(id: &str) -> Vec<u8> {
+    key(kind::CAMPAIGN, &[id])
+}
+
+/// (campaign, user) pair key.
+pub fn pair(campaign_id: &str, external_id: &str) -> Vec<u8> {
+    key(kind::PAIR, &[campaign_id, external_id])
+}
+
+/// Send key.
+pub fn send(send_id: &str) -> Vec<u8> {
+    key(kind::SEND, &[send_id])
+}
+
+/// Journal entry key.
+pub fn journal(campaign_id: &str, external_id: &str, seq: u64) -> Vec<u8> {
+    with_seq(key(kind::JOURNAL, &[campaign_id, external_id]), seq)
+}
+
+/// Outbox entry key.
+pub fn outbox(seq: u64) -> Vec<u8> {
+    let mut k = vec![kind::OUTBOX];
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Reads the sequence number at the end of a key.
+pub fn trailing_seq(k: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = k.get(k.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
+/// True when `id` can be used in keys (non-empty, no NUL, at most 512 bytes).
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 512 && !id.contains('\0')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_do_not_leak_into_longer_ids() {
+        let p = prefix(kind::PAIR, &["c1"]);
+        assert!(pair("c1", "u1").starts_with(&p));
+        assert!(!pair("c10", "u1").starts_with(&p));
+    }
+
+    #[test]
+    fn journal_keys_sort_by_sequence() {
+        let a = journal("c", "u", 2);
+        let b = journal("c", "u", 10);
+        assert!(a < b);
+        assert_eq!(trailing_seq(&b), Some(10));
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(valid_id("u1"));
+        assert!(!valid_id(""));
+        assert!(!valid_id("a\0b"));
+        assert!(!valid_id(&"x".repeat(513)));
+    }
+}

@@ -1,0 +1,238 @@
+//! The daemon's storage on sled: one tree (`data`) holding every record
+//! kind under a one-byte key prefix (see [`keys`]), so that all the writes
+//! of one request commit in one atomic batch. Timers live in the scheduler's
+//! own trees of the same database.
+//!
+//! Records are versioned ([`codec`]); one that fails to decode is moved to a
+//! quarantine key, reported, and treated as absent, so one bad record never
+//! stops the service.
+
+pub mod codec;
+pub mod keys;
+pub mod profile;
+pub mod records;
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use codec::CodecError;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (I/O error, disk full, corruption).
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+}
+
+/// `Result` with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The open database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    data: sled::Tree,
+}
+
+/// Writes collected while processing, applied atomically by [`Store::apply`].
+#[derive(Default)]
+pub struct WriteSet {
+    batch: sled::Batch,
+    len: usize,
+}
+
+impl WriteSet {
+    /// An empty set.
+    pub fn new() -> WriteSet {
+        WriteSet::default()
+    }
+
+    /// Stores a record.
+    pub fn put<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
+        self.batch.insert(key, codec::encode(value));
+        self.len += 1;
+    }
+
+    /// Stores raw bytes.
+    pub fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.batch.insert(key, value);
+        self.len += 1;
+    }
+
+    /// Removes a record.
+    pub fn remove(&mut self, key: Vec<u8>) {
+        self.batch.remove(key);
+        self.len += 1;
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(64 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        Store::from_db(db)
+    }
+
+    /// Wraps an already open database.
+    pub fn from_db(db: sled::Db) -> Result<Store> {
+        let data = db.open_tree("data")?;
+        Ok(Store { db, data })
+    }
+
+    /// The database, for the scheduler's trees and flushes.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// Reads and decodes a record; a record that fails to decode is
+    /// quarantined and reported as absent.
+    pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        match self.data.get(key)? {
+            None => Ok(None),
+            Some(bytes) => match codec::decode(&bytes) {
+                Ok(v) => Ok(Some(v)),
+                Err(e) => {
+                    self.quarantine(key, &bytes, &e)?;
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    /// Reads raw bytes.
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
+        Ok(self.data.get(key)?)
+    }
+
+    /// True when the key exists.
+    pub fn contains(&self, key: &[u8]) -> Result<bool> {
+        Ok(self.data.contains_key(key)?)
+    }
+
+    fn quarantine(&self, key: &[u8], bytes: &[u8], err: &CodecError) -> Result<()> {
+        tracing::error!(
+            key = %String::from_utf8_lossy(key),
+            error = %err,
+            "undecodable record quarantined; the daemon keeps serving"
+        );
+        let mut qkey = vec![keys::kind::QUARANTINE];
+        qkey.extend_from_slice(key);
+        let mut b = sled::Batch::default();
+        b.insert(qkey, bytes);
+        b.remove(key);
+        self.data.apply_batch(b)?;
+        metrics::counter!("triggerd_quarantined_records_total").increment(1);
+        Ok(())
+    }
+
+    /// Every decodable record under `prefix`, in key order.
+    pub fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, T)>> + '_ {
+        self.data.scan_prefix(prefix).filter_map(move |item| match item {
+            Err(e) => Some(Err(StoreError::from(e))),
+            Ok((k, v)) => match codec::decode::<T>(&v) {
+                Ok(t) => Some(Ok((k, t))),
+                Err(e) => match self.quarantine(&k, &v, &e) {
+                    Ok(()) => None,
+                    Err(e) => Some(Err(e)),
+                },
+            },
+        })
+    }
+
+    /// Keys under `prefix` from `start` (inclusive) onwards, in key order.
+    pub fn range_from<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+    ) -> impl Iterator<Item = Result<(sled::IVec, T)>> + '_ {
+        let prefix = prefix.to_vec();
+        self.data
+            .range(start.to_vec()..)
+            .take_while(move |item| item.as_ref().map(|(k, _)| k.starts_with(&prefix)).unwrap_or(true))
+            .filter_map(move |item| match item {
+                Err(e) => Some(Err(StoreError::from(e))),
+                Ok((k, v)) => codec::decode::<T>(&v).ok().map(|t| Ok((k, t))),
+            })
+    }
+
+    /// Keys only, under `prefix`.
+    pub fn scan_keys(&self, prefix: &[u8]) -> impl Iterator<Item = Result<sled::IVec>> + '_ {
+        self.data.scan_prefix(prefix).map(|r| r.map(|(k, _)| k).map_err(StoreError::from))
+    }
+
+    /// The last record under `prefix`.
+    pub fn last<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Option<(sled::IVec, T)>> {
+        match self.data.scan_prefix(prefix).next_back() {
+            None => Ok(None),
+            Some(r) => {
+                let (k, v) = r?;
+                Ok(codec::decode::<T>(&v).ok().map(|t| (k, t)))
+            }
+        }
+    }
+
+    /// Applies a write set atomically (not yet flushed).
+    pub fn apply(&self, writes: WriteSet) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.data.apply_batch(writes.batch)?;
+        Ok(())
+    }
+
+    /// A database-wide unique, increasing id (outbox sequence numbers).
+    pub fn next_id(&self) -> Result<u64> {
+        Ok(self.db.generate_id()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undecodable_records_are_quarantined_not_fatal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("opens");
+        let key = keys::profile("u1");
+        store.data.insert(&key, vec![42u8, 1, 2]).expect("insert");
+        let got: Option<profile::Profile> = store.get(&key).expect("no error");
+        assert!(got.is_none());
+        assert!(!store.contains(&key).expect("reads"));
+        let mut q = vec![keys::kind::QUARANTINE];
+        q.extend_from_slice(&key);
+        assert!(store.contains(&q).expect("reads"), "raw bytes kept under quarantine");
+    }
+
+    #[test]
+    fn write_sets_apply_together() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("opens");
+        let mut w = WriteSet::new();
+        w.put(keys::campaign("a"), &serde_json::json!({"x":1}));
+        w.put(keys::campaign("b"), &serde_json::json!({"x":2}));
+        store.apply(w).expect("applies");
+        let all: Vec<_> = store
+            .scan::<serde_json::Value>(&[keys::kind::CAMPAIGN])
+            .collect::<Result<Vec<_>>>()
+            .expect("scans");
+        assert_eq!(all.len(), 2);
+    }
+}

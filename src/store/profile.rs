@@ -1,0 +1,596 @@
+//! User profiles: standard and custom attributes, event and purchase
+//! counters, engagement history (R-D3), recent sends (R-F1), and the Braze
+//! attribute-update semantics of `/users/track` (set, `null` removes,
+//! `{"inc":n}`, `{"add":[…]}`, `{"remove":[…]}`).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use triggerd_core::event::{
+    EventKind, GroupState, SubscriptionChannel, SubscriptionState,
+};
+use triggerd_core::freqcap::SentRecord;
+use triggerd_core::segment::ProfileView;
+
+/// Attributes with a meaning of their own (API.md); everything else is custom.
+pub const STANDARD_ATTRIBUTES: [&str; 12] = [
+    "email",
+    "phone",
+    "time_zone",
+    "first_name",
+    "last_name",
+    "gender",
+    "country",
+    "language",
+    "email_subscribe",
+    "push_subscribe",
+    "push_tokens",
+    "subscription_groups",
+];
+
+/// How many recent instants of one event name a profile keeps for
+/// `within` segment counts (R-A1). Counts over longer histories than this
+/// many occurrences are capped at it.
+pub const RECENT_PER_EVENT: usize = 256;
+/// How many engagement instants are kept for intelligent timing (R-D3).
+pub const ENGAGEMENT_KEPT: usize = 500;
+/// How many recent sends are kept for frequency caps (R-F1).
+pub const SENT_KEPT: usize = 200;
+
+/// Counters of one event name or product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventStats {
+    /// Occurrences ever.
+    pub count: u64,
+    /// First occurrence.
+    pub first: DateTime<Utc>,
+    /// Last occurrence.
+    pub last: DateTime<Utc>,
+    /// The most recent occurrences, oldest first (at most [`RECENT_PER_EVENT`]).
+    #[serde(default)]
+    pub recent: Vec<DateTime<Utc>>,
+}
+
+impl EventStats {
+    fn new(t: DateTime<Utc>) -> EventStats {
+        EventStats {
+            count: 0,
+            first: t,
+            last: t,
+            recent: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, t: DateTime<Utc>) {
+        self.count += 1;
+        self.first = self.first.min(t);
+        self.last = self.last.max(t);
+        let at = self.recent.partition_point(|x| *x <= t);
+        self.recent.insert(at, t);
+        if self.recent.len() > RECENT_PER_EVENT {
+            self.recent.remove(0);
+        }
+    }
+}
+
+/// One user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// The user's id.
+    pub external_id: String,
+    /// Standard attributes (see [`STANDARD_ATTRIBUTES`]).
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+    /// Custom attributes.
+    #[serde(default)]
+    pub custom: Map<String, Value>,
+    /// Custom events, plus `purchase` and `session_start`, by name.
+    #[serde(default)]
+    pub events: BTreeMap<String, EventStats>,
+    /// Purchases by product id.
+    #[serde(default)]
+    pub purchases: BTreeMap<String, EventStats>,
+    /// Engagement instants (sessions, opens, clicks), oldest first.
+    #[serde(default)]
+    pub engagement: Vec<DateTime<Utc>>,
+    /// Recent messages sent, oldest first.
+    #[serde(default)]
+    pub sent: Vec<SentRecord>,
+    /// SMS groups an inbound STOP unsubscribed, for START (R-X4).
+    #[serde(default)]
+    pub sms_stopped_groups: Vec<String>,
+    /// Geofences the user is inside (R-P6).
+    #[serde(default)]
+    pub inside_geofences: Vec<String>,
+    /// When the profile was created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Why an attribute object is invalid (reported by index, not applied).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttributeError {
+    /// `time_zone` is not an IANA zone this binary knows.
+    #[error("unknown time_zone {0:?}")]
+    UnknownTimeZone(String),
+    /// A subscription state outside the allowed values.
+    #[error("invalid subscription state {value:?} for {field}")]
+    BadSubscriptionState {
+        /// The attribute.
+        field: String,
+        /// The refused value.
+        value: String,
+    },
+    /// A value of the wrong shape for a standard attribute.
+    #[error("invalid value for {field}: {reason}")]
+    BadValue {
+        /// The attribute.
+        field: String,
+        /// What was expected.
+        reason: String,
+    },
+}
+
+/// An event derived from an attribute change (R-T1, R-T4).
+pub type DerivedEvent = EventKind;
+
+fn parse_sub_state(field: &str, v: &Value) -> Result<SubscriptionState, AttributeError> {
+    v.as_str()
+        .and_then(|s| serde_json::from_value(Value::String(s.to_string())).ok())
+        .ok_or_else(|| AttributeError::BadSubscriptionState {
+            field: field.to_string(),
+            value: v.to_string(),
+        })
+}
+
+/// Checks an attributes object before anything is applied (API.md: an
+/// invalid object is reported and not applied at all).
+pub fn validate_attributes(attrs: &Map<String, Value>) -> Result<(), AttributeError> {
+    for (k, v) in attrs {
+        match k.as_str() {
+            "time_zone" => {
+                if let Some(s) = v.as_str() {
+                    if chrono_tz::Tz::from_str(s).is_err() {
+                        return Err(AttributeError::UnknownTimeZone(s.to_string()));
+                    }
+                } else if !v.is_null() {
+                    return Err(AttributeError::BadValue {
+                        field: k.clone(),
+                        reason: "expected an IANA time zone name".into(),
+                    });
+                }
+            }
+            "email_subscribe" | "push_subscribe" if !v.is_null() => {
+                parse_sub_state(k, v)?;
+            }
+            "email" | "phone" if !(v.is_string() || v.is_null()) => {
+                return Err(AttributeError::BadValue {
+                    field: k.clone(),
+                    reason: "expected a string".into(),
+                });
+            }
+            "subscription_groups" if !v.is_null() => {
+                let arr = v.as_array().ok_or_else(|| AttributeError::BadValue {
+                    field: k.clone(),
+                    reason: "expected an array".into(),
+                })?;
+                for g in arr {
+                    let id = g.get("subscription_group_id").and_then(Value::as_str);
+                    let st = g.get("subscription_state").and_then(Value::as_str);
+                    match (id, st) {
+                        (Some(id), Some("subscribed" | "unsubscribed")) if !id.is_empty() => {}
+                        (_, Some(s)) if s != "subscribed" && s != "unsubscribed" => {
+                            return Err(AttributeError::BadSubscriptionState {
+                                field: k.clone(),
+                                value: s.to_string(),
+                            });
+                        }
+                        _ => {
+                            return Err(AttributeError::BadValue {
+                                field: k.clone(),
+                                reason: "each entry needs subscription_group_id and subscription_state".into(),
+                            });
+                        }
+                    }
+                }
+            }
+            "push_tokens" if !v.is_null() => {
+                let ok = v.as_array().is_some_and(|a| {
+                    a.iter().all(|t| {
+                        t.get("token").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+                            && matches!(
+                                t.get("platform").and_then(Value::as_str),
+                                Some("ios" | "android" | "web")
+                            )
+                    })
+                });
+                if !ok {
+                    return Err(AttributeError::BadValue {
+                        field: k.clone(),
+                        reason: "expected [{\"token\":…,\"platform\":\"ios|android|web\"}]".into(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Applies one Braze attribute operation to an existing value.
+fn apply_op(current: Option<&Value>, op: &Value) -> Option<Value> {
+    if let Some(obj) = op.as_object() {
+        if obj.len() == 1 {
+            if let Some(n) = obj.get("inc") {
+                let base = current.and_then(Value::as_f64).unwrap_or(0.0);
+                let add = n.as_f64().unwrap_or(0.0);
+                let both_int = current.is_none_or(|c| c.is_i64() || c.is_u64()) && (n.is_i64() || n.is_u64());
+                return Some(if both_int {
+                    Value::from(current.and_then(Value::as_i64).unwrap_or(0) + n.as_i64().unwrap_or(0))
+                } else {
+                    serde_json::Number::from_f64(base + add).map_or(Value::Null, Value::Number)
+                });
+            }
+            if let Some(Value::Array(items)) = obj.get("add") {
+                let mut arr = current.and_then(Value::as_array).cloned().unwrap_or_default();
+                arr.extend(items.iter().cloned());
+                return Some(Value::Array(arr));
+            }
+            if let Some(Value::Array(items)) = obj.get("remove") {
+                let mut arr = current.and_then(Value::as_array).cloned().unwrap_or_default();
+                arr.retain(|x| !items.contains(x));
+                return Some(Value::Array(arr));
+            }
+        }
+    }
+    if op.is_null() { None } else { Some(op.clone()) }
+}
+
+impl Profile {
+    /// A new empty profile.
+    pub fn new(external_id: &str, now: DateTime<Utc>) -> Profile {
+        Profile {
+            external_id: external_id.to_string(),
+            attributes: Map::new(),
+            custom: Map::new(),
+            events: BTreeMap::new(),
+            purchases: BTreeMap::new(),
+            engagement: Vec::new(),
+            sent: Vec::new(),
+            sms_stopped_groups: Vec::new(),
+            inside_geofences: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The email address, if any.
+    pub fn email(&self) -> Option<&str> {
+        self.attributes.get("email").and_then(Value::as_str)
+    }
+
+    /// The phone number, if any.
+    pub fn phone(&self) -> Option<&str> {
+        self.attributes.get("phone").and_then(Value::as_str)
+    }
+
+    /// The `time_zone` attribute, if any.
+    pub fn time_zone(&self) -> Option<&str> {
+        self.attributes.get("time_zone").and_then(Value::as_str)
+    }
+
+    /// Applies a validated attributes object (R-T7: before the request's
+    /// events). Returns the events the changes produce: `email_added`
+    /// (R-T4), `custom_attribute_changed`, `subscription_state_changed`,
+    /// `subscription_group_changed`.
+    pub fn apply_attributes(&mut self, attrs: &Map<String, Value>, now: DateTime<Utc>) -> Vec<DerivedEvent> {
+        let mut derived = Vec::new();
+        for (k, v) in attrs {
+            match k.as_str() {
+                "external_id" | "user_alias" | "braze_id" | "_update_existing_only" => {}
+                "subscription_groups" => self.apply_groups(v, &mut derived),
+                "push_tokens" => self.apply_push_tokens(v),
+                name if STANDARD_ATTRIBUTES.contains(&name) => {
+                    let before = self.attributes.get(name).cloned();
+                    match apply_op(before.as_ref(), v) {
+                        Some(new) => {
+                            self.attributes.insert(name.to_string(), new);
+                        }
+                        None => {
+                            self.attributes.remove(name);
+                        }
+                    }
+                    let after = self.attributes.get(name).cloned();
+                    if before == after {
+                        continue;
+                    }
+                    match name {
+                        "email" => {
+                            let was_absent = before.as_ref().is_none_or(|b| b.is_null() || b.as_str() == Some(""));
+                            let now_set = after.as_ref().and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+                            if was_absent && now_set {
+                                derived.push(EventKind::EmailAdded);
+                            }
+                        }
+                        "email_subscribe" | "push_subscribe" => {
+                            if let Some(to) = after.as_ref().and_then(|a| parse_sub_state(name, a).ok()) {
+                                let channel = if name == "email_subscribe" {
+                                    SubscriptionChannel::Email
+                                } else {
+                                    SubscriptionChannel::Push
+                                };
+                                derived.push(EventKind::SubscriptionStateChanged { channel, to });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                name => {
+                    let before = self.custom.get(name).cloned();
+                    match apply_op(before.as_ref(), v) {
+                        Some(new) => {
+                            self.custom.insert(name.to_string(), new);
+                        }
+                        None => {
+                            self.custom.remove(name);
+                        }
+                    }
+                    let after = self.custom.get(name).cloned();
+                    if before != after {
+                        derived.push(EventKind::CustomAttributeChanged {
+                            attribute: name.to_string(),
+                            to: after.unwrap_or(Value::Null),
+                        });
+                    }
+                }
+            }
+        }
+        self.updated_at = now;
+        derived
+    }
+
+    fn apply_push_tokens(&mut self, v: &Value) {
+        let Some(new) = v.as_array() else {
+            self.attributes.remove("push_tokens");
+            return;
+        };
+        let mut tokens = self
+            .attributes
+            .get("push_tokens")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for t in new {
+            let tok = t.get("token");
+            tokens.retain(|x| x.get("token") != tok);
+            tokens.push(t.clone());
+        }
+        self.attributes.insert("push_tokens".into(), Value::Array(tokens));
+    }
+
+    /// Removes a push token the provider reported unregistered.
+    pub fn drop_push_token(&mut self, token: &str) {
+        if let Some(Value::Array(tokens)) = self.attributes.get_mut("push_tokens") {
+            tokens.retain(|t| t.get("token").and_then(Value::as_str) != Some(token));
+        }
+    }
+
+    /// The state of one subscription group.
+    pub fn group_state(&self, group_id: &str) -> Option<GroupState> {
+        self.attributes
+            .get("subscription_groups")?
+            .as_array()?
+            .iter()
+            .find(|g| g.get("subscription_group_id").and_then(Value::as_str) == Some(group_id))
+            .and_then(|g| g.get("subscription_state"))
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+    }
+
+    /// Sets one subscription group's state; returns the change event when it changed.
+    pub fn set_group(&mut self, group_id: &str, to: GroupState) -> Option<DerivedEvent> {
+        if self.group_state(group_id) == Some(to) {
+            return None;
+        }
+        let state = match to {
+            GroupState::Subscribed => "subscribed",
+            GroupState::Unsubscribed => "unsubscribed",
+        };
+        let mut groups = self
+            .attributes
+            .get("subscription_groups")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        groups.retain(|g| g.get("subscription_group_id").and_then(Value::as_str) != Some(group_id));
+        groups.push(serde_json::json!({"subscription_group_id": group_id, "subscription_state": state}));
+        self.attributes.insert("subscription_groups".into(), Value::Array(groups));
+        Some(EventKind::SubscriptionGroupChanged {
+            group_id: group_id.to_string(),
+            to,
+        })
+    }
+
+    /// Groups the user is subscribed to.
+    pub fn subscribed_groups(&self) -> Vec<String> {
+        self.attributes
+            .get("subscription_groups")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter(|g| g.get("subscription_state").and_then(Value::as_str) == Some("subscribed"))
+                    .filter_map(|g| g.get("subscription_group_id").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn apply_groups(&mut self, v: &Value, derived: &mut Vec<DerivedEvent>) {
+        let Some(arr) = v.as_array() else {
+            return;
+        };
+        for g in arr {
+            let id = g.get("subscription_group_id").and_then(Value::as_str);
+            let st = g
+                .get("subscription_state")
+                .and_then(|s| serde_json::from_value::<GroupState>(s.clone()).ok());
+            if let (Some(id), Some(st)) = (id, st) {
+                derived.extend(self.set_group(id, st));
+            }
+        }
+    }
+
+    /// Counts an event (R-A1) and notes engagement (R-D3).
+    pub fn record_event(&mut self, event: &triggerd_core::Event) {
+        if let Some(name) = event.count_name() {
+            self.events
+                .entry(name.to_string())
+                .or_insert_with(|| EventStats::new(event.time))
+                .record(event.time);
+        }
+        if let EventKind::Purchase { product_id } = &event.kind {
+            self.purchases
+                .entry(product_id.clone())
+                .or_insert_with(|| EventStats::new(event.time))
+                .record(event.time);
+        }
+        if event.is_engagement() {
+            let at = self.engagement.partition_point(|x| *x <= event.time);
+            self.engagement.insert(at, event.time);
+            if self.engagement.len() > ENGAGEMENT_KEPT {
+                self.engagement.remove(0);
+            }
+        }
+    }
+
+    /// Engagement instants within 90 days before `t` (R-D3).
+    pub fn engagement_before(&self, t: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let since = t - Duration::days(90);
+        self.engagement.iter().copied().filter(|x| *x >= since && *x <= t).collect()
+    }
+
+    /// Notes a message sent (R-F1), keeping a bounded history.
+    pub fn record_sent(&mut self, rec: SentRecord) {
+        self.sent.push(rec);
+        if self.sent.len() > SENT_KEPT {
+            self.sent.remove(0);
+        }
+    }
+
+    /// Standard attributes plus `external_id`, as the template sees them.
+    pub fn template_attributes(&self) -> Map<String, Value> {
+        let mut m = self.attributes.clone();
+        m.insert("external_id".into(), Value::String(self.external_id.clone()));
+        m
+    }
+}
+
+impl ProfileView for Profile {
+    fn attribute(&self, name: &str) -> Option<&Value> {
+        if name == "external_id" {
+            return None;
+        }
+        self.attributes
+            .get(name)
+            .or_else(|| self.custom.get(name))
+            .or_else(|| {
+                let (head, rest) = name.split_once('.')?;
+                let root = self.custom.get(head)?;
+                triggerd_core::filter::lookup(root, rest)
+            })
+    }
+
+    fn event_count(&self, name: &str, since: Option<DateTime<Utc>>) -> u64 {
+        let Some(stats) = self.events.get(name) else {
+            return 0;
+        };
+        match since {
+            None => stats.count,
+            Some(s) => stats.recent.iter().filter(|t| **t >= s).count() as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid")
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().expect("object")
+    }
+
+    #[test]
+    fn r_t4_email_added_only_from_absent() {
+        let mut p = Profile::new("u1", now());
+        let ev = p.apply_attributes(&obj(json!({"email":"a@gmail.com"})), now());
+        assert_eq!(ev, vec![EventKind::EmailAdded]);
+        let ev = p.apply_attributes(&obj(json!({"email":"b@gmail.com"})), now());
+        assert!(ev.is_empty(), "changing an email is not adding one");
+        p.apply_attributes(&obj(json!({"email":null})), now());
+        let ev = p.apply_attributes(&obj(json!({"email":"c@gmail.com"})), now());
+        assert_eq!(ev, vec![EventKind::EmailAdded]);
+    }
+
+    #[test]
+    fn braze_operations_inc_add_remove_null() {
+        let mut p = Profile::new("u1", now());
+        p.apply_attributes(&obj(json!({"visits":{"inc":1},"cart_items":{"add":["a","b"]}})), now());
+        p.apply_attributes(&obj(json!({"visits":{"inc":2},"cart_items":{"remove":["a"]},"nickname":"x"})), now());
+        assert_eq!(p.custom["visits"], json!(3));
+        assert_eq!(p.custom["cart_items"], json!(["b"]));
+        p.apply_attributes(&obj(json!({"nickname":null})), now());
+        assert!(!p.custom.contains_key("nickname"));
+    }
+
+    #[test]
+    fn custom_changes_and_subscription_events_are_derived() {
+        let mut p = Profile::new("u1", now());
+        let ev = p.apply_attributes(
+            &obj(json!({"tier":"gold","email_subscribe":"unsubscribed",
+                "subscription_groups":[{"subscription_group_id":"g","subscription_state":"subscribed"}]})),
+            now(),
+        );
+        assert!(ev.contains(&EventKind::CustomAttributeChanged { attribute: "tier".into(), to: json!("gold") }));
+        assert!(ev.contains(&EventKind::SubscriptionStateChanged {
+            channel: SubscriptionChannel::Email,
+            to: SubscriptionState::Unsubscribed
+        }));
+        assert!(ev.contains(&EventKind::SubscriptionGroupChanged { group_id: "g".into(), to: GroupState::Subscribed }));
+        assert_eq!(p.group_state("g"), Some(GroupState::Subscribed));
+        let again = p.apply_attributes(&obj(json!({"tier":"gold"})), now());
+        assert!(again.is_empty(), "same value is no change");
+    }
+
+    #[test]
+    fn invalid_attribute_objects_are_refused() {
+        assert!(validate_attributes(&obj(json!({"time_zone":"Mars/Olympus"}))).is_err());
+        assert!(validate_attributes(&obj(json!({"email_subscribe":"maybe"}))).is_err());
+        assert!(validate_attributes(&obj(json!({"push_tokens":[{"token":"t","platform":"nokia"}]}))).is_err());
+        assert!(validate_attributes(&obj(json!({"time_zone":"Europe/Paris","email_subscribe":"opted_in"}))).is_ok());
+    }
+
+    #[test]
+    fn r_a1_counts_with_within() {
+        let mut p = Profile::new("u1", now());
+        for h in [1, 2, 30] {
+            let e = triggerd_core::Event::new(
+                EventKind::CustomEvent { name: "registration".into() },
+                now() - Duration::hours(h),
+                triggerd_core::Source::Rest,
+            );
+            p.record_event(&e);
+        }
+        assert_eq!(p.event_count("registration", None), 3);
+        assert_eq!(p.event_count("registration", Some(now() - Duration::hours(24))), 2);
+        assert_eq!(p.event_count("other", None), 0);
+    }
+}
