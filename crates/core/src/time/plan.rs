@@ -58,18 +58,19 @@ pub enum TimeRefusal {
         /// The due instant by R-D1–R-D3.
         due: DateTime<Utc>,
     },
-    /// R-W3: due outside the window and `next_available` is false.
+    /// R-W3: due outside the window and `next_available` is false (or the
+    /// window is empty, which validation refuses).
     DelayOutsideWindow {
         /// The due instant by R-D1–R-D3.
         due: DateTime<Utc>,
     },
     /// R-W3 then R-S2: the next window opening is at or after the schedule
-    /// end (or there is none).
+    /// end.
     OutsideDurationAfterRoll {
         /// The due instant by R-D1–R-D3.
         due: DateTime<Utc>,
-        /// Where the roll would have moved it (`None`: no opening found).
-        rolled_to: Option<DateTime<Utc>>,
+        /// Where the roll would have moved it.
+        rolled_to: DateTime<Utc>,
     },
 }
 
@@ -142,17 +143,18 @@ pub fn plan_due(
             trace,
         };
     }
-    match window.next_opening(due, tz) {
-        Some(rolled_to) if !schedule.ends_before(rolled_to, tz) => TimePlan::Due {
-            due: rolled_to,
-            rolled: true,
-            trace,
-        },
-        rolled_to => TimePlan::Refused {
-            reason: TimeRefusal::OutsideDurationAfterRoll { due, rolled_to },
-            trace,
-        },
-    }
+    let reason = match window.next_opening(due, tz) {
+        Some(rolled_to) if !schedule.ends_before(rolled_to, tz) => {
+            return TimePlan::Due {
+                due: rolled_to,
+                rolled: true,
+                trace,
+            };
+        }
+        Some(rolled_to) => TimeRefusal::OutsideDurationAfterRoll { due, rolled_to },
+        None => TimeRefusal::DelayOutsideWindow { due },
+    };
+    TimePlan::Refused { reason, trace }
 }
 
 /// Why a late send is dropped at send time.
@@ -213,7 +215,8 @@ pub fn recheck_late(
     }
     match window.next_opening(now, tz) {
         Some(to) if !schedule.ends_before(to, tz) => LateCheck::Rolled { to },
-        _ => LateCheck::Drop(LateDrop::OutsideDuration),
+        Some(_) => LateCheck::Drop(LateDrop::OutsideDuration),
+        None => LateCheck::Drop(LateDrop::DelayOutsideWindow),
     }
 }
 
@@ -345,7 +348,7 @@ mod tests {
         assert!(matches!(
             plan,
             TimePlan::Refused {
-                reason: TimeRefusal::OutsideDurationAfterRoll { due, rolled_to: Some(to) },
+                reason: TimeRefusal::OutsideDurationAfterRoll { due, rolled_to: to },
                 ..
             } if due == utc("2026-01-06T00:00:00Z") && to == utc("2026-01-06T08:00:00Z")
         ));
@@ -372,6 +375,28 @@ mod tests {
             }
             other => panic!("expected a due, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn r_w1_empty_window_never_rolls() {
+        // Validation refuses start == end; the pipeline still answers sanely.
+        let d = delay(r#"{"type":"after","duration":"1h"}"#);
+        let w = window(r#"{"start":"09:00","end":"09:00","next_available":true}"#);
+        let s = schedule(r#"{"start":"2026-01-01T00:00:00Z"}"#);
+        let t = utc("2026-01-05T10:00:00Z");
+        let plan = plan_due(&d, Some(&w), &s, t, &paris(), &[]);
+        assert!(matches!(
+            plan,
+            TimePlan::Refused {
+                reason: TimeRefusal::DelayOutsideWindow { .. },
+                ..
+            }
+        ));
+        let zone = ZoneChoice::campaign(Tz::UTC);
+        assert_eq!(
+            recheck_late(Some(&w), &s, t, &zone),
+            LateCheck::Drop(LateDrop::DelayOutsideWindow)
+        );
     }
 
     #[test]

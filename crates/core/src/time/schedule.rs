@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Error;
 use super::local::local_to_instant;
+use crate::Span;
 use crate::validation::{Report, join};
 
 /// One bound of a schedule: an instant, or a local date-time.
@@ -124,6 +125,19 @@ impl Schedule {
     /// R-S1: is `t` in `[start, end)`? (`false` means `outside_duration`.)
     pub fn contains(&self, t: DateTime<Utc>, tz: Tz) -> bool {
         self.start_instant(tz) <= t && !self.ends_before(t, tz)
+    }
+
+    /// How long the campaign runs (`end - start`, local bounds compared as
+    /// written), for the R-S2 warning when the shortest delay is longer.
+    /// `None` when open-ended, or when the bounds mix instants and local
+    /// date-times (a validation error).
+    pub fn length(&self) -> Option<Span> {
+        let millis = match (self.start, self.end?) {
+            (ScheduleBound::Instant(s), ScheduleBound::Instant(e)) => (e - s).num_milliseconds(),
+            (ScheduleBound::Local(s), ScheduleBound::Local(e)) => (e - s).num_milliseconds(),
+            _ => return None,
+        };
+        Some(Span::from_millis(millis.max(0)))
     }
 
     /// R-S2: has the schedule ended by `due` (`end <= due`)? Then a send due
@@ -285,6 +299,22 @@ mod tests {
         assert_eq!(paths, ["schedule.start", "schedule.end"]);
         let ok = schedule(r#"{"start":"2026-01-01T09:00:00","local_time":true}"#);
         assert!(problems(&ok).errors.is_empty());
+    }
+
+    #[test]
+    fn r_s2_length_of_the_campaign() {
+        let s = schedule(r#"{"start":"2026-01-01T00:00:00Z","end":"2026-01-02T12:00:00+01:00"}"#);
+        assert_eq!(s.length(), Some(Span::from_secs(35 * 3600)));
+        let s = schedule(
+            r#"{"start":"2026-01-01T09:00:00","end":"2026-01-03T09:00:00","local_time":true}"#,
+        );
+        assert_eq!(s.length(), Some(Span::from_secs(2 * 86_400)));
+        assert_eq!(
+            schedule(r#"{"start":"2026-01-01T00:00:00Z"}"#).length(),
+            None
+        );
+        let mixed = schedule(r#"{"start":"2026-01-01T00:00:00Z","end":"2026-01-03T09:00:00"}"#);
+        assert_eq!(mixed.length(), None);
     }
 
     #[test]
