@@ -28,7 +28,7 @@ pub mod zone;
 #[cfg(test)]
 mod proptests;
 
-pub use delay::{Delay, DueTrace, Timing};
+pub use delay::{Delay, DueTrace, MAX_DELAY_DAYS, Timing};
 pub use intelligent::{ENGAGEMENT_HORIZON_DAYS, IntelligentChoice, MIN_ENGAGEMENT_EVENTS};
 pub use local::{LocalFit, local_date, local_to_instant, local_to_instant_traced};
 pub use plan::{
