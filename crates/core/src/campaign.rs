@@ -377,9 +377,7 @@ impl Campaign {
         check_exceptions(&def, &mut report);
         check_message(&def, &mut report);
         check_in_app_triggers(&def, &mut report);
-        if let Some(tz) = tz {
-            check_reachable_in_duration(&def, tz, &mut report);
-        }
+        check_reachable_in_duration(&def, &mut report);
         let template = MessageTemplate::compile(&Value::Object(def.message.clone()), "message", &mut report);
         match (tz, template) {
             (Some(tz), Some(template)) if report.is_valid() => (
@@ -470,7 +468,7 @@ fn check_exceptions(def: &CampaignDef, report: &mut Report) {
     if def.exceptions.is_empty() {
         return;
     }
-    if matches!(def.delay, Delay::Immediate) {
+    if def.delay.is_immediate() {
         report.error(
             "exceptions",
             "exception events need a delay: with an immediate delay nothing is ever pending to cancel",
@@ -600,12 +598,12 @@ fn check_in_app_triggers(def: &CampaignDef, report: &mut Report) {
 
 /// R-S2 warning: the shortest possible delay is longer than the campaign's
 /// duration, so no user can receive it.
-fn check_reachable_in_duration(def: &CampaignDef, tz: Tz, report: &mut Report) {
-    let Some(duration) = def.schedule.duration(tz) else {
+fn check_reachable_in_duration(def: &CampaignDef, report: &mut Report) {
+    let Some(duration) = def.schedule.length() else {
         return;
     };
     let shortest = def.delay.shortest();
-    if shortest.to_chrono() >= duration {
+    if shortest >= duration {
         report.warn(
             "delay",
             format!(

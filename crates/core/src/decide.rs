@@ -15,7 +15,7 @@ use crate::event::{Event, Source};
 use crate::matcher::MatcherKind;
 use crate::outcome::Outcome;
 use crate::segment::ProfileView;
-use crate::time::{self, TimePlan, TimeRefusal, ZoneChoice};
+use crate::time::{self, TimePlan, TimeRefusal, ZoneChoice, Zones};
 use crate::trigger::TriggerMatch;
 
 /// A send that is planned and not finished, as the decision needs it.
@@ -299,18 +299,14 @@ impl Campaign {
                 "a send of this campaign is already pending for this user".into(),
             );
         }
-        let engagement_zone = time::resolve_zone(ctx.user_zone, self.tz, true);
-        let delay_zone = if matches!(self.def.delay, crate::time::Delay::Intelligent { .. }) {
-            &engagement_zone
-        } else {
-            &zone
-        };
+        let zones = Zones::resolve(ctx.user_zone, self.tz, self.def.schedule.local_time);
+        let delay_zone = zones.for_delay(&self.def.delay).clone();
         match time::plan_due(
             &self.def.delay,
             self.def.window.as_ref(),
             &self.def.schedule,
             t,
-            delay_zone,
+            &zones,
             ctx.engagement,
         ) {
             TimePlan::Due { due, rolled, trace } => TriggerOutcome::Planned(Plan {
@@ -320,29 +316,44 @@ impl Campaign {
                     Outcome::Scheduled
                 },
                 due,
-                zone: delay_zone.clone(),
-                detail: format!("{trace} ({})", zone_label(delay_zone)),
+                detail: if rolled {
+                    format!(
+                        "{}: due {} was outside the window, rolled to the next opening {} ({})",
+                        trace.timing,
+                        fmt_instant(trace.due),
+                        fmt_instant(due),
+                        zone_label(&delay_zone)
+                    )
+                } else {
+                    format!("{}: due {} ({})", trace.timing, fmt_instant(due), zone_label(&delay_zone))
+                },
+                zone: delay_zone,
             }),
-            TimePlan::Refused(r) => {
-                let (outcome, detail) = match r {
+            TimePlan::Refused { reason, trace } => {
+                let (outcome, detail) = match reason {
                     TimeRefusal::DelayExceedsDuration { due } => (
                         Outcome::DelayExceedsDuration,
-                        format!("due {} is at or after the campaign's end", fmt_instant(due)),
+                        format!("{}: due {} is at or after the campaign's end", trace.timing, fmt_instant(due)),
                     ),
                     TimeRefusal::DelayOutsideWindow { due } => (
                         Outcome::DelayOutsideWindow,
                         format!(
-                            "due {} ({} local) is outside the window and next_available is false",
+                            "{}: due {} ({} local) is outside the window and next_available is false",
+                            trace.timing,
                             fmt_instant(due),
                             due.with_timezone(&delay_zone.tz).format("%H:%M")
                         ),
                     ),
-                    TimeRefusal::OutsideDurationAfterRoll { due } => (
+                    TimeRefusal::OutsideDurationAfterRoll { due, rolled_to } => (
                         Outcome::DelayExceedsDuration,
-                        format!("rolled to the next window at {}, at or after the campaign's end", fmt_instant(due)),
+                        format!(
+                            "due {} was outside the window; the next opening {} is at or after the campaign's end",
+                            fmt_instant(due),
+                            fmt_instant(rolled_to)
+                        ),
                     ),
                 };
-                refuse(outcome, format!("{detail} ({})", zone_label(delay_zone)))
+                refuse(outcome, format!("{detail} ({})", zone_label(&delay_zone)))
             }
         }
     }
@@ -355,5 +366,5 @@ pub fn fmt_instant(t: DateTime<Utc>) -> String {
 
 /// "zone Europe/Paris (user's)" and the like, for explain details.
 pub fn zone_label(zone: &ZoneChoice) -> String {
-    format!("zone {}{}", zone.tz.name(), zone.source.explain_suffix())
+    zone.to_string()
 }

@@ -12,7 +12,7 @@ use crate::freqcap::{CapRules, SentRecord};
 use crate::outcome::Outcome;
 use crate::segment::ProfileView;
 use crate::template::{RenderContext, RenderFailure};
-use crate::time::{self, LateCheck};
+use crate::time::{self, LateCheck, LateDrop};
 
 /// Everything the send-time checks read.
 #[derive(Clone, Copy)]
@@ -170,10 +170,10 @@ impl Campaign {
                         ),
                     };
                 }
-                LateCheck::OutsideDuration => {
+                LateCheck::Drop(LateDrop::OutsideDuration) => {
                     return refused(Outcome::OutsideDuration, "late send: the campaign has ended");
                 }
-                LateCheck::OutsideWindow => {
+                LateCheck::Drop(LateDrop::DelayOutsideWindow) => {
                     return refused(
                         Outcome::DelayOutsideWindow,
                         format!(
