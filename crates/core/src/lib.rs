@@ -8,6 +8,8 @@
 //! rules it implements.
 
 pub mod duration;
+pub mod filter;
+pub mod segment;
 pub mod validation;
 
 pub use duration::Span;
