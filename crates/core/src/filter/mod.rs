@@ -22,6 +22,7 @@
 
 mod compare;
 mod op;
+pub(crate) mod operand;
 mod path;
 mod predicate;
 
@@ -46,7 +47,11 @@ pub struct PropertyFilter {
     pub op: Op,
     /// The operand; absent for `exists`/`not_exists`, `[lo, hi]` for `between`,
     /// an array for `in`/`not_in`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "operand::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub value: Option<Value>,
 }
 

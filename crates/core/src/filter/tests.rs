@@ -490,3 +490,27 @@ proptest! {
         prop_assert_ne!(holds("in", json!([v.clone()]), x.clone()), holds("not_in", json!([v]), x));
     }
 }
+
+#[test]
+fn r_t3_toml_datetimes_read_as_iso_strings() {
+    let f: PropertyFilter =
+        toml::from_str("property = \"t\"\nop = \"between\"\nvalue = [2026-01-05T09:00:00Z, 2026-01-06T00:00:00+01:00]")
+            .expect("toml");
+    assert_eq!(
+        f.value,
+        Some(json!(["2026-01-05T09:00:00Z", "2026-01-06T00:00:00+01:00"]))
+    );
+    let f: PropertyFilter =
+        toml::from_str("property = \"t\"\nop = \"gt\"\nvalue = 2026-01-05T09:00:00Z")
+            .expect("toml");
+    let compiled = f.compile("f", &mut Report::default()).expect("valid");
+    assert!(compiled.matches(&json!({"t": "2026-01-05T10:30:00+01:00"})));
+}
+
+/// Compiled filters are shared across the daemon's worker threads.
+#[test]
+fn compiled_filters_are_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<CompiledFilter>();
+    shareable::<CompiledPredicate>();
+}

@@ -71,7 +71,11 @@ pub struct AttributeLeaf {
     /// The comparison (same operators as property filters).
     pub op: Op,
     /// The operand; absent for `exists`/`not_exists`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::filter::operand::deserialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub value: Option<Value>,
 }
 

@@ -495,6 +495,13 @@ fn r_a1_serde_round_trip_keeps_the_wire_format() {
     );
 }
 
+/// Compiled segments are shared across the daemon's worker threads.
+#[test]
+fn compiled_segments_are_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<CompiledSegment>();
+}
+
 /// A random tree over a few leaves, and a random profile for them.
 fn tree() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
