@@ -8,6 +8,7 @@
 //! rules it implements.
 
 pub mod duration;
+pub mod template;
 pub mod validation;
 
 pub use duration::Span;
