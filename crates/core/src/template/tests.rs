@@ -401,3 +401,13 @@ fn r_x8_parsed_template_renders_many_contexts() {
         "Hi {{ ${first_name} | default: 'there' }}"
     );
 }
+
+#[test]
+fn r_x8_compiled_templates_are_shareable_between_threads() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Template>();
+    shareable::<MessageTemplate>();
+    shareable::<RenderContext>();
+    shareable::<RenderFailure>();
+    assert_eq!(ok(""), "");
+}
