@@ -243,8 +243,8 @@ fn synthetic_event(triggers: &[Trigger], now: DateTime<Utc>) -> Event {
         Some(Trigger::Purchase { product_id, .. }) => EventKind::Purchase {
             product_id: product_id.clone().unwrap_or_else(|| "preview".into()),
         },
-        Some(Trigger::EmailAdded) => EventKind::EmailAdded,
-        Some(Trigger::Location) => EventKind::Location,
+        Some(Trigger::EmailAdded {}) => EventKind::EmailAdded,
+        Some(Trigger::Location {}) => EventKind::Location,
         _ => EventKind::SessionStart,
     };
     Event::new(kind, now, Source::Sdk)

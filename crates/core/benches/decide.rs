@@ -1,1 +1,2 @@
+//! Decision benchmark (filled by the core issue).
 fn main() {}

@@ -164,7 +164,11 @@ const OPTIONAL: [&str; 9] = [
 const READ_ONLY: [&str; 4] = ["status", "launched_at", "stats", "warnings"];
 
 /// Deserializes one field, reporting a failure with its full path.
-fn field<T: DeserializeOwned>(obj: &Map<String, Value>, key: &str, report: &mut Report) -> Option<T> {
+fn field<T: DeserializeOwned>(
+    obj: &Map<String, Value>,
+    key: &str,
+    report: &mut Report,
+) -> Option<T> {
     let value = obj.get(key)?;
     match serde_path_to_error::deserialize::<_, T>(value.clone()) {
         Ok(v) => Some(v),
@@ -214,27 +218,30 @@ impl CampaignDef {
         let time_zone: Option<String> = field(obj, "time_zone", &mut report);
         let window: Option<Option<Window>> = field(obj, "window", &mut report);
         let reeligibility: Option<Option<Reeligibility>> = field(obj, "reeligibility", &mut report);
-        let conversion_events: Option<Vec<MatcherDef>> = field(obj, "conversion_events", &mut report);
+        let conversion_events: Option<Vec<MatcherDef>> =
+            field(obj, "conversion_events", &mut report);
         let frequency_capping: Option<bool> = field(obj, "frequency_capping", &mut report);
         if !report.is_valid() {
             return Err(report);
         }
         match (name, channel, message, triggers, schedule) {
-            (Some(name), Some(channel), Some(message), Some(triggers), Some(schedule)) => Ok(CampaignDef {
-                name,
-                channel,
-                message,
-                triggers,
-                audience: audience.unwrap_or_default(),
-                delay: delay.unwrap_or_default(),
-                exceptions: exceptions.unwrap_or_default(),
-                schedule,
-                time_zone: time_zone.unwrap_or_else(default_time_zone),
-                window: window.flatten(),
-                reeligibility: reeligibility.flatten(),
-                conversion_events: conversion_events.unwrap_or_default(),
-                frequency_capping: frequency_capping.unwrap_or(true),
-            }),
+            (Some(name), Some(channel), Some(message), Some(triggers), Some(schedule)) => {
+                Ok(CampaignDef {
+                    name,
+                    channel,
+                    message,
+                    triggers,
+                    audience: audience.unwrap_or_default(),
+                    delay: delay.unwrap_or_default(),
+                    exceptions: exceptions.unwrap_or_default(),
+                    schedule,
+                    time_zone: time_zone.unwrap_or_else(default_time_zone),
+                    window: window.flatten(),
+                    reeligibility: reeligibility.flatten(),
+                    conversion_events: conversion_events.unwrap_or_default(),
+                    frequency_capping: frequency_capping.unwrap_or(true),
+                })
+            }
             _ => Err(report),
         }
     }
@@ -278,7 +285,9 @@ pub fn toml_to_json(v: toml::Value) -> Value {
         toml::Value::Boolean(b) => Value::Bool(b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.into_iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
+        toml::Value::Table(t) => {
+            Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
+        }
     }
 }
 
@@ -335,7 +344,10 @@ impl Campaign {
         let tz = match Tz::from_str(&def.time_zone) {
             Ok(tz) => Some(tz),
             Err(_) => {
-                report.error("time_zone", format!("unknown time zone {:?}", def.time_zone));
+                report.error(
+                    "time_zone",
+                    format!("unknown time zone {:?}", def.time_zone),
+                );
                 None
             }
         };
@@ -355,7 +367,10 @@ impl Campaign {
             .and_then(|s| s.compile("audience.segment", &mut report));
         let pct = def.audience.control_group_percent;
         if !(0.0..=100.0).contains(&pct) || pct.is_nan() {
-            report.error("audience.control_group_percent", "control_group_percent must be between 0 and 100");
+            report.error(
+                "audience.control_group_percent",
+                "control_group_percent must be between 0 and 100",
+            );
         }
         def.delay.validate("delay", &mut report);
         def.schedule.validate("schedule", &mut report);
@@ -366,19 +381,28 @@ impl Campaign {
             .exceptions
             .iter()
             .enumerate()
-            .filter_map(|(i, m)| m.compile(MatcherRole::Exception, &index("exceptions", i), &mut report))
+            .filter_map(|(i, m)| {
+                m.compile(MatcherRole::Exception, &index("exceptions", i), &mut report)
+            })
             .collect();
         let conversions: Vec<_> = def
             .conversion_events
             .iter()
             .enumerate()
-            .filter_map(|(i, m)| m.compile(MatcherRole::Conversion, &index("conversion_events", i), &mut report))
+            .filter_map(|(i, m)| {
+                m.compile(
+                    MatcherRole::Conversion,
+                    &index("conversion_events", i),
+                    &mut report,
+                )
+            })
             .collect();
         check_exceptions(&def, &mut report);
         check_message(&def, &mut report);
         check_in_app_triggers(&def, &mut report);
         check_reachable_in_duration(&def, &mut report);
-        let template = MessageTemplate::compile(&Value::Object(def.message.clone()), "message", &mut report);
+        let template =
+            MessageTemplate::compile(&Value::Object(def.message.clone()), "message", &mut report);
         match (tz, template) {
             (Some(tz), Some(template)) if report.is_valid() => (
                 Some(Campaign {
@@ -436,7 +460,12 @@ impl Campaign {
     pub fn keys(&self) -> Vec<EventKey> {
         let mut keys: Vec<EventKey> = self.def.triggers.iter().map(Trigger::key).collect();
         keys.extend(self.def.exceptions.iter().filter_map(MatcherDef::key));
-        keys.extend(self.def.conversion_events.iter().filter_map(MatcherDef::key));
+        keys.extend(
+            self.def
+                .conversion_events
+                .iter()
+                .filter_map(MatcherDef::key),
+        );
         keys
     }
 
@@ -474,11 +503,17 @@ fn check_exceptions(def: &CampaignDef, report: &mut Report) {
             "exception events need a delay: with an immediate delay nothing is ever pending to cancel",
         );
     }
-    let session_trigger = def.triggers.iter().any(|t| matches!(t, Trigger::SessionStart));
+    let session_trigger = def
+        .triggers
+        .iter()
+        .any(|t| matches!(t, Trigger::SessionStart {}));
     for (i, e) in def.exceptions.iter().enumerate() {
         let path = index("exceptions", i);
         if session_trigger && e.kind == MatcherKind::SessionStart {
-            report.error(&path, "session_start cannot be both a trigger and an exception");
+            report.error(
+                &path,
+                "session_start cannot be both a trigger and an exception",
+            );
         }
         if e.kind == MatcherKind::Conversion && def.conversion_events.is_empty() {
             report.warn(
@@ -511,7 +546,12 @@ fn check_message(def: &CampaignDef, report: &mut Report) {
                 format!(
                     "unknown field `{key}` for a {} message (expected {})",
                     def.channel.as_str(),
-                    required.iter().chain(optional).copied().collect::<Vec<_>>().join(", ")
+                    required
+                        .iter()
+                        .chain(optional)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }
@@ -525,44 +565,51 @@ fn check_message(def: &CampaignDef, report: &mut Report) {
         Channel::ContentCard => &["title", "body", "url", "image_url"],
     };
     for key in string_fields {
-        if let Some(v) = def.message.get(*key) {
-            if !v.is_string() && !v.is_null() {
-                report.error(join("message", key), format!("`{key}` must be a string"));
-            }
+        if let Some(v) = def.message.get(*key)
+            && !v.is_string()
+            && !v.is_null()
+        {
+            report.error(join("message", key), format!("`{key}` must be a string"));
         }
     }
     if def.channel == Channel::Webhook {
         if let Some(Value::String(url)) = def.message.get("url") {
             let templated = url.contains("{{") || url.contains("{%");
-            if !templated && !(url.starts_with("http://") || url.starts_with("https://")) {
-                report.error("message.url", "webhook url must start with http:// or https://");
+            if !(templated || url.starts_with("http://") || url.starts_with("https://")) {
+                report.error(
+                    "message.url",
+                    "webhook url must start with http:// or https://",
+                );
             }
         }
-        if let Some(Value::String(m)) = def.message.get("method") {
-            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.to_ascii_uppercase().as_str()) {
-                report.error("message.method", "method must be one of GET, POST, PUT, PATCH, DELETE");
-            }
+        if let Some(Value::String(m)) = def.message.get("method")
+            && !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.to_ascii_uppercase().as_str())
+        {
+            report.error(
+                "message.method",
+                "method must be one of GET, POST, PUT, PATCH, DELETE",
+            );
         }
         if let Some(h) = def.message.get("headers") {
-            let ok = h.as_object().is_some_and(|o| o.values().all(Value::is_string));
+            let ok = h
+                .as_object()
+                .is_some_and(|o| o.values().all(Value::is_string));
             if !ok {
                 report.error("message.headers", "headers must be an object of strings");
             }
         }
     }
-    if def.channel == Channel::Push {
-        if let Some(d) = def.message.get("data") {
-            if !d.is_object() {
-                report.error("message.data", "data must be an object");
-            }
-        }
+    if def.channel == Channel::Push
+        && let Some(d) = def.message.get("data")
+        && !d.is_object()
+    {
+        report.error("message.data", "data must be an object");
     }
-    if def.channel == Channel::InApp {
-        if let Some(b) = def.message.get("buttons") {
-            if !b.is_array() {
-                report.error("message.buttons", "buttons must be an array");
-            }
-        }
+    if def.channel == Channel::InApp
+        && let Some(b) = def.message.get("buttons")
+        && !b.is_array()
+    {
+        report.error("message.buttons", "buttons must be an array");
     }
 }
 

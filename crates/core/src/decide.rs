@@ -129,7 +129,11 @@ impl Campaign {
     /// Does `event` match one of this campaign's exceptions? (R-E1: a
     /// `conversion` exception matches any of the conversion events.)
     /// Returns, for each pending send, whether the exception may cancel it (R-E6).
-    fn exception_targets<'s>(&self, event: &Event, pending: &'s [PendingSend]) -> Vec<&'s PendingSend> {
+    fn exception_targets<'s>(
+        &self,
+        event: &Event,
+        pending: &'s [PendingSend],
+    ) -> Vec<&'s PendingSend> {
         let mut out: Vec<&PendingSend> = Vec::new();
         for m in &self.exceptions {
             let hit = if m.definition().kind == MatcherKind::Conversion {
@@ -177,7 +181,8 @@ impl Campaign {
         let matched = self.trigger_match(event);
         let trigger = (matched != TriggerMatch::No)
             .then(|| self.decide_trigger(ctx, event, matched, &targets));
-        let rescheduling = matches!(trigger, Some(TriggerOutcome::Planned(_))) && !targets.is_empty();
+        let rescheduling =
+            matches!(trigger, Some(TriggerOutcome::Planned(_))) && !targets.is_empty();
         let cancel_outcome = if rescheduling {
             Outcome::Rescheduled
         } else {
@@ -209,7 +214,10 @@ impl Campaign {
         match ctx.status {
             CampaignStatus::Active => {}
             CampaignStatus::Draft => {
-                return refuse(Outcome::CampaignStopped, "campaign is a draft: not launched".into());
+                return refuse(
+                    Outcome::CampaignStopped,
+                    "campaign is a draft: not launched".into(),
+                );
             }
             CampaignStatus::Stopped => {
                 return refuse(Outcome::CampaignStopped, "campaign is stopped".into());
@@ -221,14 +229,18 @@ impl Campaign {
                 format!(
                     "event at {} is before the campaign's launch at {}",
                     fmt_instant(t),
-                    ctx.launched_at.map_or_else(|| "never".to_string(), fmt_instant)
+                    ctx.launched_at
+                        .map_or_else(|| "never".to_string(), fmt_instant)
                 ),
             );
         }
         if matched == TriggerMatch::FiltersFailed {
             return refuse(
                 Outcome::PropertyFiltersNotMet,
-                format!("{} did not meet the trigger's property filters", event.label()),
+                format!(
+                    "{} did not meet the trigger's property filters",
+                    event.label()
+                ),
             );
         }
         if self.def.channel == Channel::InApp && event.source != Source::Sdk {
@@ -244,27 +256,34 @@ impl Campaign {
         if !self.def.schedule.contains(t, zone.tz) {
             return refuse(
                 Outcome::OutsideDuration,
-                format!("trigger at {} is outside the campaign's schedule ({})", fmt_instant(t), zone_label(&zone)),
+                format!(
+                    "trigger at {} is outside the campaign's schedule ({})",
+                    fmt_instant(t),
+                    zone_label(&zone)
+                ),
             );
         }
-        if let Some(w) = &self.def.window {
-            if !w.contains(t, zone.tz) {
-                return refuse(
-                    Outcome::TriggerOutsideWindow,
-                    format!(
-                        "trigger at {} local is outside the window {}–{} ({})",
-                        t.with_timezone(&zone.tz).format("%H:%M"),
-                        w.start,
-                        w.end,
-                        zone_label(&zone)
-                    ),
-                );
-            }
+        if let Some(w) = &self.def.window
+            && !w.contains(t, zone.tz)
+        {
+            return refuse(
+                Outcome::TriggerOutsideWindow,
+                format!(
+                    "trigger at {} local is outside the window {}–{} ({})",
+                    t.with_timezone(&zone.tz).format("%H:%M"),
+                    w.start,
+                    w.end,
+                    zone_label(&zone)
+                ),
+            );
         }
-        if let Some(seg) = &self.segment {
-            if !seg.matches(ctx.profile, t) {
-                return refuse(Outcome::NotInSegment, "user is not in the campaign's segment".into());
-            }
+        if let Some(seg) = &self.segment
+            && !seg.matches(ctx.profile, t)
+        {
+            return refuse(
+                Outcome::NotInSegment,
+                "user is not in the campaign's segment".into(),
+            );
         }
         // R-E4: the pending sends this event cancels are replaced by the new plan.
         let still_pending = ctx
@@ -277,7 +296,10 @@ impl Campaign {
             (None, Some(r)) => {
                 return refuse(
                     Outcome::NotReeligible,
-                    format!("user already received this campaign at {} and it has no re-eligibility", fmt_instant(r)),
+                    format!(
+                        "user already received this campaign at {} and it has no re-eligibility",
+                        fmt_instant(r)
+                    ),
                 );
             }
             (Some(re), Some(r)) if t < r + re.after.to_chrono() => {
@@ -325,7 +347,12 @@ impl Campaign {
                         zone_label(&delay_zone)
                     )
                 } else {
-                    format!("{}: due {} ({})", trace.timing, fmt_instant(due), zone_label(&delay_zone))
+                    format!(
+                        "{}: due {} ({})",
+                        trace.timing,
+                        fmt_instant(due),
+                        zone_label(&delay_zone)
+                    )
                 },
                 zone: delay_zone,
             }),
@@ -333,7 +360,11 @@ impl Campaign {
                 let (outcome, detail) = match reason {
                     TimeRefusal::DelayExceedsDuration { due } => (
                         Outcome::DelayExceedsDuration,
-                        format!("{}: due {} is at or after the campaign's end", trace.timing, fmt_instant(due)),
+                        format!(
+                            "{}: due {} is at or after the campaign's end",
+                            trace.timing,
+                            fmt_instant(due)
+                        ),
                     ),
                     TimeRefusal::DelayOutsideWindow { due } => (
                         Outcome::DelayOutsideWindow,

@@ -16,7 +16,9 @@ pub struct Span {
 
 /// Why a duration string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: expected a whole number followed by s, m, h or d (e.g. \"90m\")")]
+#[error(
+    "invalid duration {input:?}: expected a whole number followed by s, m, h or d (e.g. \"90m\")"
+)]
 pub struct SpanParseError {
     /// The text that was refused.
     pub input: String,
@@ -120,7 +122,17 @@ mod tests {
 
     #[test]
     fn refuses_malformed_text() {
-        for bad in ["", "m", "10", "1.5h", "-3m", "10w", "h10", "1 h", "99999999999999999d"] {
+        for bad in [
+            "",
+            "m",
+            "10",
+            "1.5h",
+            "-3m",
+            "10w",
+            "h10",
+            "1 h",
+            "99999999999999999d",
+        ] {
             assert!(bad.parse::<Span>().is_err(), "{bad:?} must be refused");
         }
     }

@@ -319,18 +319,33 @@ mod tests {
     use chrono::TimeZone;
 
     fn t() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid")
+        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+            .single()
+            .expect("valid")
     }
 
     #[test]
     fn r_a1_purchases_and_sessions_count_under_their_kind_name() {
-        let p = Event::new(EventKind::Purchase { product_id: "sku".into() }, t(), Source::Rest);
+        let p = Event::new(
+            EventKind::Purchase {
+                product_id: "sku".into(),
+            },
+            t(),
+            Source::Rest,
+        );
         assert_eq!(p.count_name(), Some("purchase"));
         let s = Event::new(EventKind::SessionStart, t(), Source::Sdk);
         assert_eq!(s.count_name(), Some("session_start"));
-        let c = Event::new(EventKind::CustomEvent { name: "x".into() }, t(), Source::Rest);
+        let c = Event::new(
+            EventKind::CustomEvent { name: "x".into() },
+            t(),
+            Source::Rest,
+        );
         assert_eq!(c.count_name(), Some("x"));
-        assert_eq!(Event::new(EventKind::Location, t(), Source::Sdk).count_name(), None);
+        assert_eq!(
+            Event::new(EventKind::Location, t(), Source::Sdk).count_name(),
+            None
+        );
     }
 
     #[test]

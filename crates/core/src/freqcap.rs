@@ -77,7 +77,10 @@ impl CapRules {
     pub fn validate(&self, report: &mut Report) {
         for (i, r) in self.rules.iter().enumerate() {
             if r.per == Span::ZERO {
-                report.error(join(&index("rules", i), "per"), "per must be longer than 0s");
+                report.error(
+                    join(&index("rules", i), "per"),
+                    "per must be longer than 0s",
+                );
             }
         }
     }
@@ -128,7 +131,10 @@ mod tests {
     use serde_json::json;
 
     fn at(h: i64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single().expect("valid") + Duration::hours(h)
+        Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0)
+            .single()
+            .expect("valid")
+            + Duration::hours(h)
     }
 
     fn rules() -> CapRules {
@@ -141,8 +147,14 @@ mod tests {
     fn r_f1_two_emails_per_day() {
         let r = rules();
         let hist = vec![
-            SentRecord { channel: Channel::Email, at: at(1) },
-            SentRecord { channel: Channel::Email, at: at(2) },
+            SentRecord {
+                channel: Channel::Email,
+                at: at(1),
+            },
+            SentRecord {
+                channel: Channel::Email,
+                at: at(2),
+            },
         ];
         assert!(r.first_exceeded(Channel::Email, &hist, at(3)).is_some());
         // the first email leaves the 24 h window at exactly 25 h
@@ -155,20 +167,41 @@ mod tests {
     fn r_f1_any_counts_across_channels() {
         let r = rules();
         let hist = vec![
-            SentRecord { channel: Channel::Sms, at: at(1) },
-            SentRecord { channel: Channel::Push, at: at(30) },
-            SentRecord { channel: Channel::Webhook, at: at(60) },
+            SentRecord {
+                channel: Channel::Sms,
+                at: at(1),
+            },
+            SentRecord {
+                channel: Channel::Push,
+                at: at(30),
+            },
+            SentRecord {
+                channel: Channel::Webhook,
+                at: at(60),
+            },
         ];
-        let hit = r.first_exceeded(Channel::Sms, &hist, at(61)).expect("capped");
+        let hit = r
+            .first_exceeded(Channel::Sms, &hist, at(61))
+            .expect("capped");
         assert_eq!(hit.channel, CapScope::Any);
-        assert!(r.first_exceeded(Channel::Sms, &hist, at(1 + 7 * 24)).is_none());
+        assert!(
+            r.first_exceeded(Channel::Sms, &hist, at(1 + 7 * 24))
+                .is_none()
+        );
     }
 
     #[test]
     fn r_f1_rules_parse_and_refuse_unknown_channels() {
-        assert!(serde_json::from_value::<CapRules>(json!({"rules":[{"channel":"fax","max":1,"per":"1d"}]})).is_err());
+        assert!(
+            serde_json::from_value::<CapRules>(
+                json!({"rules":[{"channel":"fax","max":1,"per":"1d"}]})
+            )
+            .is_err()
+        );
         let mut rep = Report::default();
-        let zero: CapRules = serde_json::from_value(json!({"rules":[{"channel":"any","max":1,"per":"0s"}]})).expect("parses");
+        let zero: CapRules =
+            serde_json::from_value(json!({"rules":[{"channel":"any","max":1,"per":"0s"}]}))
+                .expect("parses");
         zero.validate(&mut rep);
         assert_eq!(rep.errors[0].path, "rules[0].per");
         assert_eq!(rules().horizon(), Span::from_secs(7 * 86_400));

@@ -48,8 +48,12 @@ impl EventKey {
             }
             EventKind::Conversion { campaign_id } => EventKey::Conversion(campaign_id.clone()),
             EventKind::Location => EventKey::Location,
-            EventKind::ExceptionEvent { campaign_id } => EventKey::ExceptionEvent(campaign_id.clone()),
-            EventKind::CanvasStepInteraction { canvas_id, .. } => EventKey::CanvasStep(canvas_id.clone()),
+            EventKind::ExceptionEvent { campaign_id } => {
+                EventKey::ExceptionEvent(campaign_id.clone())
+            }
+            EventKind::CanvasStepInteraction { canvas_id, .. } => {
+                EventKey::CanvasStep(canvas_id.clone())
+            }
             EventKind::Geofence { .. } => EventKey::Geofence,
             EventKind::InboundSms { .. } => EventKey::InboundSms,
             EventKind::InboundWhatsapp { .. } => EventKey::InboundWhatsapp,
@@ -103,11 +107,21 @@ mod tests {
     #[test]
     fn candidates_are_found_by_kind_and_name_only() {
         let mut idx = TriggerIndex::new();
-        idx.insert("cart", [EventKey::CustomEvent("abandoned_cart".into()), EventKey::Purchase]);
+        idx.insert(
+            "cart",
+            [
+                EventKey::CustomEvent("abandoned_cart".into()),
+                EventKey::Purchase,
+            ],
+        );
         idx.insert("welcome", [EventKey::CustomEvent("registration".into())]);
-        let ev = EventKind::CustomEvent { name: "abandoned_cart".into() };
+        let ev = EventKind::CustomEvent {
+            name: "abandoned_cart".into(),
+        };
         assert_eq!(idx.candidates(&ev), ["cart".to_string()]);
-        let buy = EventKind::Purchase { product_id: "x".into() };
+        let buy = EventKind::Purchase {
+            product_id: "x".into(),
+        };
         assert_eq!(idx.candidates(&buy), ["cart".to_string()]);
         assert!(idx.candidates(&EventKind::SessionStart).is_empty());
         idx.remove("cart");
@@ -120,6 +134,12 @@ mod tests {
         let mut idx = TriggerIndex::new();
         idx.insert("c", [EventKey::Purchase, EventKey::Purchase]);
         idx.insert("c", [EventKey::Purchase]);
-        assert_eq!(idx.candidates(&EventKind::Purchase { product_id: "p".into() }).len(), 1);
+        assert_eq!(
+            idx.candidates(&EventKind::Purchase {
+                product_id: "p".into()
+            })
+            .len(),
+            1
+        );
     }
 }

@@ -78,18 +78,22 @@ impl MatcherDef {
     ) -> Option<CompiledMatcher> {
         let errors_before = report.errors.len();
         match self.kind {
-            MatcherKind::CustomEvent => {
-                if self.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
-                    report.error(join(path, "name"), "custom_event needs a non-empty name");
-                }
+            MatcherKind::CustomEvent
+                if self.name.as_deref().is_none_or(|n| n.trim().is_empty()) =>
+            {
+                report.error(join(path, "name"), "custom_event needs a non-empty name");
             }
+            MatcherKind::CustomEvent => {}
             _ if self.name.is_some() => {
                 report.error(join(path, "name"), "name only applies to custom_event");
             }
             _ => {}
         }
         if self.product_id.is_some() && self.kind != MatcherKind::Purchase {
-            report.error(join(path, "product_id"), "product_id only applies to purchase");
+            report.error(
+                join(path, "product_id"),
+                "product_id only applies to purchase",
+            );
         }
         if !self.property_filters.is_empty()
             && !matches!(self.kind, MatcherKind::Purchase | MatcherKind::CustomEvent)
@@ -102,12 +106,18 @@ impl MatcherDef {
         match role {
             MatcherRole::Exception => {
                 if self.deadline.is_some() {
-                    report.error(join(path, "deadline"), "deadline only applies to conversion_events");
+                    report.error(
+                        join(path, "deadline"),
+                        "deadline only applies to conversion_events",
+                    );
                 }
-                if let Some(c) = &self.correlate_on {
-                    if c.trim().is_empty() {
-                        report.error(join(path, "correlate_on"), "correlate_on must be a property path");
-                    }
+                if let Some(c) = &self.correlate_on
+                    && c.trim().is_empty()
+                {
+                    report.error(
+                        join(path, "correlate_on"),
+                        "correlate_on must be a property path",
+                    );
                 }
             }
             MatcherRole::Conversion => {
@@ -118,10 +128,16 @@ impl MatcherDef {
                     );
                 }
                 if self.correlate_on.is_some() {
-                    report.error(join(path, "correlate_on"), "correlate_on only applies to exceptions");
+                    report.error(
+                        join(path, "correlate_on"),
+                        "correlate_on only applies to exceptions",
+                    );
                 }
                 match self.deadline {
-                    None => report.error(join(path, "deadline"), "a conversion event needs a deadline (e.g. \"3d\")"),
+                    None => report.error(
+                        join(path, "deadline"),
+                        "a conversion event needs a deadline (e.g. \"3d\")",
+                    ),
                     Some(d) if d == Span::ZERO => {
                         report.error(join(path, "deadline"), "deadline must be longer than 0s")
                     }
@@ -129,7 +145,11 @@ impl MatcherDef {
                 }
             }
         }
-        let filters = compile_filters(&self.property_filters, &join(path, "property_filters"), report);
+        let filters = compile_filters(
+            &self.property_filters,
+            &join(path, "property_filters"),
+            report,
+        );
         (report.errors.len() == errors_before).then(|| CompiledMatcher {
             def: self.clone(),
             filters,
@@ -178,7 +198,10 @@ impl CompiledMatcher {
     pub fn correlates(&self, exception_properties: &Value, trigger_properties: &Value) -> bool {
         match &self.def.correlate_on {
             None => true,
-            Some(path) => match (lookup(exception_properties, path), lookup(trigger_properties, path)) {
+            Some(path) => match (
+                lookup(exception_properties, path),
+                lookup(trigger_properties, path),
+            ) {
                 (Some(a), Some(b)) => !a.is_null() && a == b,
                 _ => false,
             },
@@ -201,14 +224,26 @@ mod tests {
     }
 
     fn purchase(props: Value) -> Event {
-        let t = Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid");
-        Event::new(EventKind::Purchase { product_id: "sku".into() }, t, Source::Rest)
-            .with_properties(props)
+        let t = Utc
+            .with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+            .single()
+            .expect("valid");
+        Event::new(
+            EventKind::Purchase {
+                product_id: "sku".into(),
+            },
+            t,
+            Source::Rest,
+        )
+        .with_properties(props)
     }
 
     #[test]
     fn r_e6_correlate_on_cart_id() {
-        let (m, _) = compile(json!({"type":"purchase","correlate_on":"cart_id"}), MatcherRole::Exception);
+        let (m, _) = compile(
+            json!({"type":"purchase","correlate_on":"cart_id"}),
+            MatcherRole::Exception,
+        );
         let m = m.expect("valid");
         let buy_a = purchase(json!({"cart_id":"A"}));
         assert!(m.matches(&buy_a));
@@ -221,12 +256,18 @@ mod tests {
     #[test]
     fn r_e2_without_correlation_every_pending_send_is_cancelled() {
         let (m, _) = compile(json!({"type":"purchase"}), MatcherRole::Exception);
-        assert!(m.expect("valid").correlates(&json!({}), &json!({"cart_id":"B"})));
+        assert!(
+            m.expect("valid")
+                .correlates(&json!({}), &json!({"cart_id":"B"}))
+        );
     }
 
     #[test]
     fn r_e6_nested_correlation_path() {
-        let (m, _) = compile(json!({"type":"custom_event","name":"order","correlate_on":"cart.id"}), MatcherRole::Exception);
+        let (m, _) = compile(
+            json!({"type":"custom_event","name":"order","correlate_on":"cart.id"}),
+            MatcherRole::Exception,
+        );
         let m = m.expect("valid");
         assert!(m.correlates(&json!({"cart":{"id":7}}), &json!({"cart":{"id":7}})));
         assert!(!m.correlates(&json!({"cart":{"id":7}}), &json!({"cart":{"id":8}})));
@@ -237,7 +278,10 @@ mod tests {
         let (m, r) = compile(json!({"type":"purchase"}), MatcherRole::Conversion);
         assert!(m.is_none());
         assert_eq!(r.errors[0].path, "exceptions[0].deadline");
-        let (m, r) = compile(json!({"type":"purchase","deadline":"3d"}), MatcherRole::Conversion);
+        let (m, r) = compile(
+            json!({"type":"purchase","deadline":"3d"}),
+            MatcherRole::Conversion,
+        );
         assert!(m.is_some(), "{:?}", r.errors);
     }
 
@@ -246,10 +290,15 @@ mod tests {
         let (m, r) = compile(json!({"type":"custom_event"}), MatcherRole::Exception);
         assert!(m.is_none());
         assert_eq!(r.errors[0].message, "custom_event needs a non-empty name");
-        let (m, _) = compile(json!({"type":"session_start","deadline":"1d"}), MatcherRole::Exception);
+        let (m, _) = compile(
+            json!({"type":"session_start","deadline":"1d"}),
+            MatcherRole::Exception,
+        );
         assert!(m.is_none());
         assert!(serde_json::from_value::<MatcherDef>(json!({"type":"location"})).is_err());
-        assert!(serde_json::from_value::<MatcherDef>(json!({"type":"purchase","bogus":1})).is_err());
+        assert!(
+            serde_json::from_value::<MatcherDef>(json!({"type":"purchase","bogus":1})).is_err()
+        );
     }
 
     #[test]
@@ -260,10 +309,19 @@ mod tests {
             MatcherRole::Exception,
         );
         let m = m.expect("valid");
-        let t = Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid");
+        let t = Utc
+            .with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+            .single()
+            .expect("valid");
         let ev = |total: i64| {
-            Event::new(EventKind::CustomEvent { name: "checkout".into() }, t, Source::Rest)
-                .with_properties(json!({ "total": total }))
+            Event::new(
+                EventKind::CustomEvent {
+                    name: "checkout".into(),
+                },
+                t,
+                Source::Rest,
+            )
+            .with_properties(json!({ "total": total }))
         };
         assert!(m.matches(&ev(10)));
         assert!(!m.matches(&ev(0)));

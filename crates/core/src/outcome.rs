@@ -171,7 +171,10 @@ impl Outcome {
             Outcome::CancelledByException => "R-E2",
             Outcome::CampaignStopped => "R-X",
             Outcome::NotInSegmentAtSend => "R-A3",
-            Outcome::Unsubscribed | Outcome::MissingEmail | Outcome::MissingPhone | Outcome::MissingPushToken => "R-X4",
+            Outcome::Unsubscribed
+            | Outcome::MissingEmail
+            | Outcome::MissingPhone
+            | Outcome::MissingPushToken => "R-X4",
             Outcome::ControlGroup => "R-A4",
             Outcome::FrequencyCapped => "R-F1",
             Outcome::Aborted | Outcome::RenderError => "R-X",

@@ -11,7 +11,7 @@ use crate::event::GroupState;
 use crate::freqcap::{CapRules, SentRecord};
 use crate::outcome::Outcome;
 use crate::segment::ProfileView;
-use crate::template::{RenderContext, RenderFailure};
+use crate::template::{CampaignRef, RenderContext, RenderFailure, SendRef};
 use crate::time::{self, LateCheck, LateDrop};
 
 /// Everything the send-time checks read.
@@ -96,40 +96,62 @@ pub fn group_state(profile: &dyn ProfileView, group_id: &str) -> Option<GroupSta
 }
 
 /// R-X step 5 and R-X4: can the channel reach this user?
-pub fn reachability(campaign: &Campaign, profile: &dyn ProfileView) -> Result<(), (Outcome, String)> {
+pub fn reachability(
+    campaign: &Campaign,
+    profile: &dyn ProfileView,
+) -> Result<(), (Outcome, String)> {
     let unsubscribed = |attr: &str| attr_str(profile, attr) == Some("unsubscribed");
     match campaign.channel() {
         Channel::Email => {
             if unsubscribed("email_subscribe") {
-                return Err((Outcome::Unsubscribed, "email_subscribe is unsubscribed".into()));
+                return Err((
+                    Outcome::Unsubscribed,
+                    "email_subscribe is unsubscribed".into(),
+                ));
             }
             if attr_str(profile, "email").is_none() {
-                return Err((Outcome::MissingEmail, "the profile has no email address".into()));
+                return Err((
+                    Outcome::MissingEmail,
+                    "the profile has no email address".into(),
+                ));
             }
         }
         Channel::Push => {
             if unsubscribed("push_subscribe") {
-                return Err((Outcome::Unsubscribed, "push_subscribe is unsubscribed".into()));
+                return Err((
+                    Outcome::Unsubscribed,
+                    "push_subscribe is unsubscribed".into(),
+                ));
             }
             let has_token = profile
                 .attribute("push_tokens")
                 .and_then(Value::as_array)
                 .is_some_and(|a| !a.is_empty());
             if !has_token {
-                return Err((Outcome::MissingPushToken, "the profile has no push token".into()));
+                return Err((
+                    Outcome::MissingPushToken,
+                    "the profile has no push token".into(),
+                ));
             }
         }
         Channel::Sms => {
-            if let Some(group) = campaign.def.message.get("subscription_group_id").and_then(Value::as_str) {
-                if group_state(profile, group) != Some(GroupState::Subscribed) {
-                    return Err((
-                        Outcome::Unsubscribed,
-                        format!("the user is not subscribed to SMS subscription group {group}"),
-                    ));
-                }
+            if let Some(group) = campaign
+                .def
+                .message
+                .get("subscription_group_id")
+                .and_then(Value::as_str)
+                && group_state(profile, group) != Some(GroupState::Subscribed)
+            {
+                return Err((
+                    Outcome::Unsubscribed,
+                    format!("the user is not subscribed to SMS subscription group {group}"),
+                ));
             }
             if attr_str(profile, "phone").is_none() {
-                return Err((Outcome::MissingPhone, "the profile has no phone number".into()));
+                return Err((
+                    Outcome::MissingPhone,
+                    "the profile has no phone number".into(),
+                ));
             }
         }
         Channel::Webhook | Channel::InApp | Channel::ContentCard => {}
@@ -143,17 +165,24 @@ impl Campaign {
         let send = ctx.send;
         // 1. campaign stopped or deleted
         if ctx.status != CampaignStatus::Active {
-            return refused(Outcome::CampaignStopped, format!("campaign is {}", ctx.status.as_str()));
+            return refused(
+                Outcome::CampaignStopped,
+                format!("campaign is {}", ctx.status.as_str()),
+            );
         }
         // 2. R-S2, and R-X1 for a late send
         let zone = self.zone_for(ctx.user_zone);
-        if let Some(end) = self.def.schedule.end_instant(zone.tz) {
-            if send.due >= end || ctx.now >= end {
-                return refused(
-                    Outcome::OutsideDuration,
-                    format!("the campaign ended at {} ({})", fmt_instant(end), zone_label(&zone)),
-                );
-            }
+        if let Some(end) = self.def.schedule.end_instant(zone.tz)
+            && (send.due >= end || ctx.now >= end)
+        {
+            return refused(
+                Outcome::OutsideDuration,
+                format!(
+                    "the campaign ended at {} ({})",
+                    fmt_instant(end),
+                    zone_label(&zone)
+                ),
+            );
         }
         if ctx.now > send.due {
             match time::recheck_late(self.def.window.as_ref(), &self.def.schedule, ctx.now, &zone) {
@@ -171,7 +200,10 @@ impl Campaign {
                     };
                 }
                 LateCheck::Drop(LateDrop::OutsideDuration) => {
-                    return refused(Outcome::OutsideDuration, "late send: the campaign has ended");
+                    return refused(
+                        Outcome::OutsideDuration,
+                        "late send: the campaign has ended",
+                    );
                 }
                 LateCheck::Drop(LateDrop::DelayOutsideWindow) => {
                     return refused(
@@ -190,24 +222,33 @@ impl Campaign {
             (None, Some(r)) => {
                 return refused(
                     Outcome::NotReeligible,
-                    format!("user received this campaign at {} and it has no re-eligibility", fmt_instant(r)),
+                    format!(
+                        "user received this campaign at {} and it has no re-eligibility",
+                        fmt_instant(r)
+                    ),
                 );
             }
             (Some(re), Some(r)) if ctx.now < r + re.after.to_chrono() => {
                 return refused(
                     Outcome::NotReeligibleYet,
-                    format!("last receipt at {}; re-eligible at {}", fmt_instant(r), fmt_instant(r + re.after.to_chrono())),
+                    format!(
+                        "last receipt at {}; re-eligible at {}",
+                        fmt_instant(r),
+                        fmt_instant(r + re.after.to_chrono())
+                    ),
                 );
             }
             _ => {}
         }
         // 4. R-A3
-        if self.def.audience.reevaluate_at_send {
-            if let Some(seg) = &self.segment {
-                if !seg.matches(ctx.profile, ctx.now) {
-                    return refused(Outcome::NotInSegmentAtSend, "user left the segment before the send");
-                }
-            }
+        if self.def.audience.reevaluate_at_send
+            && let Some(seg) = &self.segment
+            && !seg.matches(ctx.profile, ctx.now)
+        {
+            return refused(
+                Outcome::NotInSegmentAtSend,
+                "user left the segment before the send",
+            );
         }
         // 5. reachability
         if let Err((outcome, detail)) = reachability(self, ctx.profile) {
@@ -218,31 +259,45 @@ impl Campaign {
             return SendVerdict::ControlGroup;
         }
         // 7. R-F1 / R-F2
-        if self.def.frequency_capping {
-            if let Some(rule) = ctx.caps.first_exceeded(self.channel(), ctx.history, ctx.now) {
-                let scope = match rule.channel {
-                    crate::freqcap::CapScope::Any => "messages".to_string(),
-                    crate::freqcap::CapScope::Channel(c) => format!("{} messages", c.as_str()),
-                };
-                return refused(
-                    Outcome::FrequencyCapped,
-                    format!("frequency cap: at most {} {scope} per {}", rule.max, rule.per),
-                );
-            }
+        if self.def.frequency_capping
+            && let Some(rule) = ctx
+                .caps
+                .first_exceeded(self.channel(), ctx.history, ctx.now)
+        {
+            let scope = match rule.channel {
+                crate::freqcap::CapScope::Any => "messages".to_string(),
+                crate::freqcap::CapScope::Channel(c) => format!("{} messages", c.as_str()),
+            };
+            return refused(
+                Outcome::FrequencyCapped,
+                format!(
+                    "frequency cap: at most {} {scope} per {}",
+                    rule.max, rule.per
+                ),
+            );
         }
         // 8. render
         let render_ctx = RenderContext::new(
             ctx.attributes,
             ctx.custom_attributes,
             &send.trigger_properties,
-            (&self.id, &self.def.name),
-            (&send.send_id, send.due),
+            CampaignRef {
+                id: &self.id,
+                name: &self.def.name,
+            },
+            SendRef {
+                id: &send.send_id,
+                due: send.due,
+            },
         );
         match self.template.render(&render_ctx) {
             Ok(content) => SendVerdict::Deliver { content },
             Err(RenderFailure::Aborted { reason }) => refused(
                 Outcome::Aborted,
-                reason.map_or_else(|| "abort_message".to_string(), |r| format!("abort_message: {r}")),
+                reason.map_or_else(
+                    || "abort_message".to_string(),
+                    |r| format!("abort_message: {r}"),
+                ),
             ),
             Err(RenderFailure::Error { message }) => refused(Outcome::RenderError, message),
         }

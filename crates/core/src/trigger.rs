@@ -29,7 +29,7 @@ pub enum Trigger {
         property_filters: Vec<PropertyFilter>,
     },
     /// A session start.
-    SessionStart,
+    SessionStart {},
     /// A custom event by name, with optional property filters (R-T3).
     CustomEvent {
         /// The event name.
@@ -44,7 +44,7 @@ pub enum Trigger {
         campaign_id: String,
     },
     /// An email added to a profile that had none (R-T4).
-    EmailAdded,
+    EmailAdded {},
     /// A custom attribute changed, optionally to a given value.
     CustomAttributeChanged {
         /// The attribute.
@@ -83,7 +83,7 @@ pub enum Trigger {
         alias: Option<String>,
     },
     /// A location was logged.
-    Location,
+    Location {},
     /// Performing the exception event of a campaign (R-E5).
     ExceptionEvent {
         /// That campaign.
@@ -166,7 +166,10 @@ impl Trigger {
                 property_filters,
             } => {
                 if name.trim().is_empty() {
-                    report.error(join(path, "name"), "custom_event trigger needs a non-empty name");
+                    report.error(
+                        join(path, "name"),
+                        "custom_event trigger needs a non-empty name",
+                    );
                 }
                 compile_filters(property_filters, &join(path, "property_filters"), report)
             }
@@ -202,10 +205,10 @@ impl Trigger {
     pub fn key(&self) -> EventKey {
         match self {
             Trigger::Purchase { .. } => EventKey::Purchase,
-            Trigger::SessionStart => EventKey::SessionStart,
+            Trigger::SessionStart {} => EventKey::SessionStart,
             Trigger::CustomEvent { name, .. } => EventKey::CustomEvent(name.clone()),
             Trigger::Conversion { campaign_id } => EventKey::Conversion(campaign_id.clone()),
-            Trigger::EmailAdded => EventKey::EmailAdded,
+            Trigger::EmailAdded {} => EventKey::EmailAdded,
             Trigger::CustomAttributeChanged { attribute, .. } => {
                 EventKey::AttributeChanged(attribute.clone())
             }
@@ -214,8 +217,10 @@ impl Trigger {
             Trigger::CampaignInteraction { campaign_id, .. } => {
                 EventKey::CampaignInteraction(campaign_id.clone())
             }
-            Trigger::Location => EventKey::Location,
-            Trigger::ExceptionEvent { campaign_id } => EventKey::ExceptionEvent(campaign_id.clone()),
+            Trigger::Location {} => EventKey::Location,
+            Trigger::ExceptionEvent { campaign_id } => {
+                EventKey::ExceptionEvent(campaign_id.clone())
+            }
             Trigger::CanvasStepInteraction { canvas_id, .. } => {
                 EventKey::CanvasStep(canvas_id.clone())
             }
@@ -287,12 +292,14 @@ impl CompiledTrigger {
             (Trigger::Purchase { product_id, .. }, EventKind::Purchase { product_id: got }) => {
                 opt_eq(product_id, got)
             }
-            (Trigger::SessionStart, EventKind::SessionStart) => true,
-            (Trigger::CustomEvent { name, .. }, EventKind::CustomEvent { name: got }) => name == got,
+            (Trigger::SessionStart {}, EventKind::SessionStart) => true,
+            (Trigger::CustomEvent { name, .. }, EventKind::CustomEvent { name: got }) => {
+                name == got
+            }
             (Trigger::Conversion { campaign_id }, EventKind::Conversion { campaign_id: got }) => {
                 campaign_id == got
             }
-            (Trigger::EmailAdded, EventKind::EmailAdded) => true,
+            (Trigger::EmailAdded {}, EventKind::EmailAdded) => true,
             (
                 Trigger::CustomAttributeChanged { attribute, to },
                 EventKind::CustomAttributeChanged {
@@ -333,7 +340,7 @@ impl CompiledTrigger {
                     && opt_eq_opt(button_id, got_b)
                     && opt_eq_opt(alias, got_a)
             }
-            (Trigger::Location, EventKind::Location) => true,
+            (Trigger::Location {}, EventKind::Location) => true,
             (
                 Trigger::ExceptionEvent { campaign_id },
                 EventKind::ExceptionEvent { campaign_id: got },
@@ -384,7 +391,9 @@ mod tests {
     use serde_json::json;
 
     fn t() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid")
+        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+            .single()
+            .expect("valid")
     }
 
     fn compile(v: Value) -> CompiledTrigger {
@@ -396,17 +405,30 @@ mod tests {
     }
 
     fn custom(name: &str, props: Value) -> Event {
-        Event::new(EventKind::CustomEvent { name: name.into() }, t(), Source::Rest)
-            .with_properties(props)
+        Event::new(
+            EventKind::CustomEvent { name: name.into() },
+            t(),
+            Source::Rest,
+        )
+        .with_properties(props)
     }
 
     #[test]
     fn r_t3_seed_cart_value_between_100_and_200() {
         let trig = compile(json!({"type":"custom_event","name":"abandoned_cart",
             "property_filters":[{"property":"cart_value","op":"between","value":[100,200]}]}));
-        assert_eq!(trig.matches(&custom("abandoned_cart", json!({"cart_value":150}))), TriggerMatch::Yes);
-        assert_eq!(trig.matches(&custom("abandoned_cart", json!({"cart_value":100}))), TriggerMatch::Yes);
-        assert_eq!(trig.matches(&custom("abandoned_cart", json!({"cart_value":200}))), TriggerMatch::Yes);
+        assert_eq!(
+            trig.matches(&custom("abandoned_cart", json!({"cart_value":150}))),
+            TriggerMatch::Yes
+        );
+        assert_eq!(
+            trig.matches(&custom("abandoned_cart", json!({"cart_value":100}))),
+            TriggerMatch::Yes
+        );
+        assert_eq!(
+            trig.matches(&custom("abandoned_cart", json!({"cart_value":200}))),
+            TriggerMatch::Yes
+        );
         assert_eq!(
             trig.matches(&custom("abandoned_cart", json!({"cart_value":250}))),
             TriggerMatch::FiltersFailed
@@ -415,14 +437,25 @@ mod tests {
             trig.matches(&custom("abandoned_cart", json!({}))),
             TriggerMatch::FiltersFailed
         );
-        assert_eq!(trig.matches(&custom("other", json!({"cart_value":150}))), TriggerMatch::No);
+        assert_eq!(
+            trig.matches(&custom("other", json!({"cart_value":150}))),
+            TriggerMatch::No
+        );
     }
 
     #[test]
     fn r_t1_purchase_with_and_without_product() {
         let any = compile(json!({"type":"purchase"}));
         let one = compile(json!({"type":"purchase","product_id":"sku1"}));
-        let p = |id: &str| Event::new(EventKind::Purchase { product_id: id.into() }, t(), Source::Rest);
+        let p = |id: &str| {
+            Event::new(
+                EventKind::Purchase {
+                    product_id: id.into(),
+                },
+                t(),
+                Source::Rest,
+            )
+        };
         assert_eq!(any.matches(&p("sku2")), TriggerMatch::Yes);
         assert_eq!(one.matches(&p("sku1")), TriggerMatch::Yes);
         assert_eq!(one.matches(&p("sku2")), TriggerMatch::No);
@@ -436,11 +469,16 @@ mod tests {
             (json!({"type":"location"}), EventKind::Location),
             (
                 json!({"type":"conversion","campaign_id":"c1"}),
-                EventKind::Conversion { campaign_id: "c1".into() },
+                EventKind::Conversion {
+                    campaign_id: "c1".into(),
+                },
             ),
             (
                 json!({"type":"custom_attribute_changed","attribute":"tier","to":"gold"}),
-                EventKind::CustomAttributeChanged { attribute: "tier".into(), to: json!("gold") },
+                EventKind::CustomAttributeChanged {
+                    attribute: "tier".into(),
+                    to: json!("gold"),
+                },
             ),
             (
                 json!({"type":"subscription_state_changed","channel":"email","to":"unsubscribed"}),
@@ -451,7 +489,10 @@ mod tests {
             ),
             (
                 json!({"type":"subscription_group_changed","group_id":"g","to":"subscribed"}),
-                EventKind::SubscriptionGroupChanged { group_id: "g".into(), to: GroupState::Subscribed },
+                EventKind::SubscriptionGroupChanged {
+                    group_id: "g".into(),
+                    to: GroupState::Subscribed,
+                },
             ),
             (
                 json!({"type":"campaign_interaction","campaign_id":"c2","interaction":"email_open"}),
@@ -464,7 +505,9 @@ mod tests {
             ),
             (
                 json!({"type":"exception_event","campaign_id":"c3"}),
-                EventKind::ExceptionEvent { campaign_id: "c3".into() },
+                EventKind::ExceptionEvent {
+                    campaign_id: "c3".into(),
+                },
             ),
             (
                 json!({"type":"canvas_step_interaction","canvas_id":"cv","interaction":"iam_view"}),
@@ -476,13 +519,21 @@ mod tests {
             ),
             (
                 json!({"type":"geofence","transition":"enter"}),
-                EventKind::Geofence { geofence_id: "home".into(), transition: Transition::Enter },
+                EventKind::Geofence {
+                    geofence_id: "home".into(),
+                    transition: Transition::Enter,
+                },
             ),
             (
                 json!({"type":"inbound_sms","keyword":"JOIN"}),
-                EventKind::InboundSms { body: "join now please".into() },
+                EventKind::InboundSms {
+                    body: "join now please".into(),
+                },
             ),
-            (json!({"type":"inbound_whatsapp"}), EventKind::InboundWhatsapp { body: "hi".into() }),
+            (
+                json!({"type":"inbound_whatsapp"}),
+                EventKind::InboundWhatsapp { body: "hi".into() },
+            ),
         ];
         for (def, kind) in cases {
             let trig = compile(def.clone());
@@ -494,10 +545,14 @@ mod tests {
 
     #[test]
     fn r_t1_targets_must_agree() {
-        let trig = compile(json!({"type":"custom_attribute_changed","attribute":"tier","to":"gold"}));
+        let trig =
+            compile(json!({"type":"custom_attribute_changed","attribute":"tier","to":"gold"}));
         let ev = |a: &str, v: Value| {
             Event::new(
-                EventKind::CustomAttributeChanged { attribute: a.into(), to: v },
+                EventKind::CustomAttributeChanged {
+                    attribute: a.into(),
+                    to: v,
+                },
                 t(),
                 Source::Rest,
             )
@@ -507,7 +562,10 @@ mod tests {
         let geo = compile(json!({"type":"geofence","geofence_id":"home","transition":"exit"}));
         let g = |id: &str, tr| {
             Event::new(
-                EventKind::Geofence { geofence_id: id.into(), transition: tr },
+                EventKind::Geofence {
+                    geofence_id: id.into(),
+                    transition: tr,
+                },
                 t(),
                 Source::Sdk,
             )
