@@ -909,7 +909,7 @@ max_attempts = 8
             .expect("a key is generated on first start");
         assert_eq!(generated.key.len(), 64);
         assert!(generated.key.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(first.api_keys, [generated.key.clone()]);
+        assert_eq!(first.api_keys, [generated.key.as_str()]);
         assert_eq!(generated.path, tmp.path().join("data").join("api_key"));
         assert!(
             generated
