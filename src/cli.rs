@@ -48,7 +48,7 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080] [env: TRIGGERD_LISTEN]
     #[arg(long, value_name = "ADDR", value_parser = parse_listen_flag)]
     pub listen: Option<std::net::SocketAddr>,
-    /// Base URL of tracking and short links [default: http://<listen>] [env: TRIGGERD_PUBLIC_URL]
+    /// Base URL of tracking and short links [default: http://ADDR of --listen] [env: TRIGGERD_PUBLIC_URL]
     #[arg(long, value_name = "URL", value_parser = parse_public_url_flag)]
     pub public_url: Option<String>,
     /// Data directory [default: ./triggerd-data] [env: TRIGGERD_DATA_DIR]

@@ -388,8 +388,9 @@ impl FileConfig {
     }
 }
 
-/// The resolved settings the daemon runs with.
-#[derive(Debug, Clone, PartialEq)]
+/// The resolved settings the daemon runs with. Its `Debug` output shows
+/// how many keys there are, never the keys.
+#[derive(Clone, PartialEq)]
 pub struct Settings {
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
@@ -419,6 +420,33 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Raw `[channels.*]` tables for the gateway.
     pub channels: ChannelTables,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("config_file", &self.config_file)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("public_url_is_default", &self.public_url_is_default)
+            .field("rate_limit", &self.rate_limit)
+            .field(
+                "api_keys",
+                &format_args!("<{} redacted>", self.api_keys.len()),
+            )
+            .field(
+                "sdk_keys",
+                &format_args!("<{} redacted>", self.sdk_keys.len()),
+            )
+            .field("data_dir", &self.data_dir)
+            .field("durability", &self.durability)
+            .field("outbox_retention", &self.outbox_retention)
+            .field("clock", &self.clock)
+            .field("clock_start", &self.clock_start)
+            .field("log_format", &self.log_format)
+            .field("channels", &self.channels)
+            .finish()
+    }
 }
 
 impl Settings {
@@ -955,6 +983,23 @@ max_attempts = 8
             ensure_api_key(&mut s),
             Err(ConfigError::EmptyKeyFile { .. })
         ));
+    }
+
+    #[test]
+    fn settings_debug_hides_keys() {
+        let mut s = Settings::merge(
+            Layer::default(),
+            Layer::default(),
+            FileConfig::default(),
+            None,
+        )
+        .expect("defaults");
+        s.api_keys.push("super-secret".into());
+        let text = format!("{s:?}");
+        assert!(
+            !text.contains("super-secret") && text.contains("<1 redacted>"),
+            "{text}"
+        );
     }
 
     #[test]

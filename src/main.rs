@@ -59,7 +59,12 @@ async fn run(mut settings: Settings) -> anyhow::Result<()> {
         "listening on {}",
         settings.listen
     );
-    api::serve(listener, app, api::ops::shutdown_signal()).await?;
+    let readiness = shell.readiness();
+    let shutdown = async move {
+        api::ops::shutdown_signal().await;
+        readiness.set_not_ready();
+    };
+    api::serve(listener, app, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -29,6 +29,8 @@ const BODY_LIMIT: usize = 4 * 1024 * 1024;
 struct Daemon {
     child: Child,
     base: String,
+    /// The log line that announced the address.
+    listening_line: String,
     stdout: mpsc::Receiver<String>,
 }
 
@@ -60,6 +62,7 @@ impl Daemon {
         let mut daemon = Daemon {
             child,
             base: String::new(),
+            listening_line: String::new(),
             stdout,
         };
         std::thread::spawn(move || {
@@ -87,6 +90,7 @@ impl Daemon {
                     .take_while(|c| !c.is_whitespace() && *c != '"')
                     .collect();
                 daemon.base = format!("http://{addr}");
+                daemon.listening_line = line;
             }
         }
         daemon
@@ -363,7 +367,7 @@ async fn cli_keys_flag_beats_env_and_adds_to_config_file_keys() {
 }
 
 #[tokio::test]
-async fn cli_env_var_used_when_no_flag() {
+async fn cli_env_vars_used_when_no_flag_including_json_logs() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(
         &tmp.path().join("data"),
