@@ -1,2 +1,70 @@
-//! triggerd daemon entry point.
-fn main() {}
+//! triggerd daemon entry point: parses the command line and runs `serve` or
+//! `lint`. Everything else lives in the `triggerd` library.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use triggerd::api::{self, Shell, ShellConfig};
+use triggerd::cli::{Cli, Command, ServeArgs};
+use triggerd::config::{self, Layer, Settings};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Lint(args) => {
+            let code = triggerd::lint::run(&args.files);
+            ExitCode::from(u8::try_from(code).unwrap_or(2))
+        }
+        Command::Serve(args) => match serve(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("triggerd: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Resolves the settings, then runs the server until SIGTERM/SIGINT.
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let env = Layer::from_env(|name| std::env::var(name).ok())?;
+    let mut settings = Settings::resolve(args.to_layer(), env)?;
+    triggerd::logging::init(settings.log_format)?;
+    if let Some(generated) = config::ensure_api_key(&mut settings)? {
+        println!("{generated}");
+    }
+    tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")?
+        .block_on(run(settings))
+}
+
+async fn run(mut settings: Settings) -> anyhow::Result<()> {
+    let shell = Shell::new(&ShellConfig::from_settings(&settings))?;
+    triggerd::metrics::spawn_upkeep(shell.metrics_handle(), Duration::from_secs(5));
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    settings.adopt_bound_addr(listener.local_addr()?);
+
+    // The engine's routes (ingest, campaigns, SDK, tracking, outbox, admin)
+    // join here; until then the shell serves the operations routes only.
+    let app = shell.wrap(axum::Router::new());
+    shell.readiness().set_ready();
+
+    tracing::info!(
+        data_dir = %settings.data_dir.display(),
+        public_url = %settings.public_url,
+        "listening on {}",
+        settings.listen
+    );
+    let readiness = shell.readiness();
+    let shutdown = async move {
+        api::ops::shutdown_signal().await;
+        readiness.set_not_ready();
+    };
+    api::serve(listener, app, shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}

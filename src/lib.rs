@@ -1,0 +1,14 @@
+//! # triggerd — the daemon's library
+//!
+//! The binary (`src/main.rs`) is a thin entry point; everything it runs is
+//! here so integration tests and other modules can reuse it: the command
+//! line ([`cli`]), settings ([`config`]), logs ([`logging`]), metrics
+//! ([`metrics`]), the HTTP shell and its routes ([`api`]) and the offline
+//! campaign linter ([`lint`]).
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod lint;
+pub mod logging;
+pub mod metrics;
