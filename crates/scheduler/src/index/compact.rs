@@ -1,0 +1,264 @@
+//! Merging index runs (size-tiered compaction).
+//!
+//! Runs fall in size classes of powers of four; four runs of one class merge
+//! into one, so a record is rewritten about `log4(total / batch)` times and a
+//! lookup checks a few dozen filters at most. When tombs make up more than
+//! half of all records, everything merges, so that puts meet their tombs.
+//!
+//! A merge streams the inputs in `(id, seq, kind)` order and writes output
+//! chunks under a pending marker; the swap (output header in, inputs and the
+//! marker out) is one atomic batch, and a marker found at startup means the
+//! output is debris to delete. A put and its tomb are dropped together once
+//! the group that held the version no longer exists: only then can no load
+//! or lookup need them.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{Run, RunBuilder};
+use crate::codec::{ChunkView, Kind, Record};
+use crate::error::Result;
+use crate::keys::{ChunkKey, GroupKey, PENDING_RUN_PREFIX, RUN_PREFIX, RunKey};
+
+/// Runs per class that trigger a merge.
+const FANOUT: usize = 4;
+
+fn class(records: u64) -> u32 {
+    (64 - records.max(1).leading_zeros()) / 2
+}
+
+/// Chooses runs to merge, if any merge is due.
+pub(crate) fn pick(runs: &[Arc<Run>]) -> Option<Vec<Arc<Run>>> {
+    let total: u64 = runs.iter().map(|r| r.records()).sum();
+    let tombs: u64 = runs.iter().map(|r| r.tombs).sum();
+    if runs.len() > 1 && total > 4096 && tombs * 2 > total {
+        return Some(runs.to_vec());
+    }
+    let mut by_class: HashMap<u32, Vec<Arc<Run>>> = HashMap::new();
+    for r in runs {
+        by_class.entry(class(r.records())).or_default().push(r.clone());
+    }
+    by_class
+        .into_values()
+        .filter(|v| v.len() >= FANOUT)
+        .min_by_key(|v| v.first().map(|r| r.records()).unwrap_or(0))
+}
+
+/// Streams one run's records in order.
+struct Cursor {
+    chunks: sled::Iter,
+    current: Option<sled::IVec>,
+    pos: usize,
+    keys: Vec<sled::IVec>,
+}
+
+impl Cursor {
+    fn new(tree: &sled::Tree, run: u64) -> Self {
+        let (lo, hi) = ChunkKey::run_range(run);
+        Cursor {
+            chunks: tree.range(lo..hi),
+            current: None,
+            pos: 0,
+            keys: Vec::new(),
+        }
+    }
+
+    fn next(&mut self) -> Result<Option<Record>> {
+        loop {
+            if let Some(chunk) = &self.current {
+                let view = ChunkView::new(chunk)?;
+                if self.pos < view.len() {
+                    self.pos += 1;
+                    return Ok(Some(view.get(self.pos - 1)?));
+                }
+            }
+            match self.chunks.next() {
+                Some(item) => {
+                    let (k, v) = item?;
+                    self.keys.push(k);
+                    self.current = Some(v);
+                    self.pos = 0;
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+/// Result of a merge, ready to swap in.
+pub(crate) struct Merged {
+    /// The output run (none when every record was dropped).
+    pub output: Option<Run>,
+    /// The batch that swaps the output in and the inputs out.
+    pub swap: sled::Batch,
+}
+
+/// Merges `inputs` into run `out_id`. Returns `None` if `stop` was raised
+/// (the partial output is removed).
+pub(crate) fn merge(
+    tree: &sled::Tree,
+    inputs: &[Arc<Run>],
+    out_id: u64,
+    stop: &AtomicBool,
+) -> Result<Option<Merged>> {
+    let marker = RunKey { run: out_id }.encode(PENDING_RUN_PREFIX);
+    tree.insert(marker, sled::IVec::default())?;
+    let mut cursors: Vec<Cursor> = inputs.iter().map(|r| Cursor::new(tree, r.id)).collect();
+    let mut heap = BinaryHeap::new();
+    for (i, c) in cursors.iter_mut().enumerate() {
+        if let Some(r) = c.next()? {
+            heap.push(Reverse((r, i)));
+        }
+    }
+    let puts: u64 = inputs.iter().map(|r| r.puts).sum();
+    let tombs: u64 = inputs.iter().map(|r| r.tombs).sum();
+    let mut builder = RunBuilder::new(out_id, puts, tombs);
+    let mut group_exists: HashMap<GroupKey, bool> = HashMap::new();
+    let mut held: Option<Record> = None;
+    let mut written: Vec<ChunkKey> = Vec::new();
+    let mut seen: u64 = 0;
+    let mut emit = |r: Record, written: &mut Vec<ChunkKey>| -> Result<()> {
+        if let Some((k, v)) = builder.push(r) {
+            tree.insert(k.encode(), v)?;
+            written.push(k);
+        }
+        Ok(())
+    };
+    while let Some(Reverse((r, i))) = heap.pop() {
+        if let Some(next) = cursors[i].next()? {
+            heap.push(Reverse((next, i)));
+        }
+        seen += 1;
+        if seen % 4096 == 0 && stop.load(Ordering::Relaxed) {
+            let mut undo = sled::Batch::default();
+            for k in &written {
+                undo.remove(k.encode().to_vec());
+            }
+            undo.remove(marker.to_vec());
+            tree.apply_batch(undo)?;
+            return Ok(None);
+        }
+        match held.take() {
+            Some(put) if r.kind == Kind::Tomb && r.id == put.id && r.seq == put.seq => {
+                let exists = match group_exists.get(&put.group) {
+                    Some(e) => *e,
+                    None => {
+                        let e = tree.contains_key(put.group.encode())?;
+                        group_exists.insert(put.group, e);
+                        e
+                    }
+                };
+                if exists {
+                    emit(put, &mut written)?;
+                    emit(r, &mut written)?;
+                }
+            }
+            Some(put) => {
+                emit(put, &mut written)?;
+                if r.kind == Kind::Put {
+                    held = Some(r);
+                } else {
+                    emit(r, &mut written)?;
+                }
+            }
+            None if r.kind == Kind::Put => held = Some(r),
+            None => emit(r, &mut written)?,
+        }
+    }
+    if let Some(put) = held {
+        emit(put, &mut written)?;
+    }
+    let (last, header, run) = builder.finish()?;
+    let mut swap = sled::Batch::default();
+    let output = if run.records() > 0 {
+        if let Some((k, v)) = last {
+            tree.insert(k.encode(), v)?;
+        }
+        swap.insert(RunKey { run: out_id }.encode(RUN_PREFIX).to_vec(), header);
+        Some(run)
+    } else {
+        None
+    };
+    swap.remove(marker.to_vec());
+    for (input, cursor) in inputs.iter().zip(cursors) {
+        swap.remove(RunKey { run: input.id }.encode(RUN_PREFIX).to_vec());
+        for k in cursor.keys {
+            swap.remove(k);
+        }
+    }
+    Ok(Some(Merged { output, swap }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::IdIndex;
+    use crate::types::Millis;
+
+    fn rec(id: u128, seq: u64, kind: Kind, gseq: u64) -> Record {
+        Record {
+            id,
+            seq,
+            kind,
+            due: Millis(1),
+            group: GroupKey { min_due: Millis(1), gseq },
+        }
+    }
+
+    #[test]
+    fn class_groups_powers_of_four() {
+        assert_eq!(class(1), 0);
+        assert_eq!(class(3), 1);
+        assert_eq!(class(4), 1);
+        assert_eq!(class(1000), 5);
+        assert_eq!(class(1024), 5);
+        assert_eq!(class(4096), 6);
+    }
+
+    #[test]
+    fn merge_keeps_live_versions_and_drops_pairs_whose_group_is_gone() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        let mut index = IdIndex::default();
+        // Group 1 still exists on disk; group 2 was deleted.
+        tree.insert(GroupKey { min_due: Millis(1), gseq: 1 }.encode(), &[1u8][..]).expect("insert");
+        let runs = [
+            vec![rec(5, 1, Kind::Put, 1), rec(6, 2, Kind::Put, 2), rec(7, 3, Kind::Put, 2)],
+            vec![rec(5, 1, Kind::Tomb, 1), rec(6, 2, Kind::Tomb, 2)],
+        ];
+        for (i, records) in runs.into_iter().enumerate() {
+            let mut batch = sled::Batch::default();
+            let run = IdIndex::stage_run(i as u64 + 10, records, &mut batch).expect("stage");
+            tree.apply_batch(batch).expect("apply");
+            index.add(run);
+        }
+        let inputs = index.runs().to_vec();
+        let stop = AtomicBool::new(false);
+        let merged = merge(&tree, &inputs, 99, &stop).expect("merge").expect("not stopped");
+        tree.apply_batch(merged.swap).expect("swap");
+        let out = merged.output.expect("records left");
+        // id 5: group 1 exists -> put and tomb kept; id 6: dropped; id 7 kept.
+        assert_eq!((out.puts, out.tombs), (2, 1));
+        index.replace(&inputs.iter().map(|r| r.id).collect::<Vec<_>>(), Some(out));
+        assert_eq!(index.lookup(&tree, 5).expect("ok"), None);
+        assert_eq!(index.lookup(&tree, 6).expect("ok"), None);
+        assert_eq!(index.lookup(&tree, 7).expect("ok").map(|v| v.seq), Some(3));
+        assert_eq!(index.net_pending(), 1);
+        let reloaded = IdIndex::load(&tree).expect("load");
+        assert_eq!(reloaded.runs().len(), 1);
+        assert_eq!(tree.scan_prefix([PENDING_RUN_PREFIX]).count(), 0);
+    }
+
+    #[test]
+    fn unfinished_merge_output_is_removed_at_load() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        tree.insert(RunKey { run: 42 }.encode(PENDING_RUN_PREFIX), sled::IVec::default()).expect("marker");
+        tree.insert(ChunkKey { run: 42, last_id: 9 }.encode(), vec![1u8]).expect("chunk");
+        let index = IdIndex::load(&tree).expect("load");
+        assert!(index.runs().is_empty());
+        assert_eq!(tree.len(), 0);
+    }
+}

@@ -1,0 +1,718 @@
+//! The scheduler: durable timers in one sled tree, a bounded window of them
+//! in memory.
+//!
+//! Disk is the truth, memory is a window (as in restate's timer service):
+//! groups of timers are stored in order of their earliest due; the loader
+//! pages groups into the in-memory wheel as the consumer asks for later
+//! instants. The *frontier* splits the two worlds: every group whose
+//! earliest due is before it is loaded (its live timers are resident), every
+//! group at or after it is not. A new timer due before the frontier goes
+//! into memory as well as to disk; one due later goes to disk only. Only
+//! timers due before the frontier are handed out, so the `(due, id)` order
+//! holds across memory and disk.
+//!
+//! Restart is construction: nothing is resident, the frontier is at the
+//! beginning of time, and the first `pop_due` pages in the oldest groups, so
+//! overdue timers (including those handed out but never completed) fire
+//! first. Startup reads the index run headers and one group key, nothing else.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
+
+use crate::codec::{FORMAT_VERSION, Kind, Record, StoredTimer, decode_group, encode_group};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::group_commit::GroupCommit;
+use crate::grouping::{GroupPolicy, cut};
+use crate::index::{IdIndex, Version, compact};
+use crate::keys::{GroupKey, format_key};
+use crate::types::{
+    Durability, Fired, Millis, PendingTimer, Scheduled, Timer, TimerId, TimerState,
+};
+use crate::window::{Resident, Window};
+
+/// Name of the sled tree holding all scheduler data.
+pub const TREE_NAME: &str = "timers.store";
+
+/// Counters describing the scheduler's current state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Pending timers (waiting or in flight).
+    pub pending: u64,
+    /// Timers held in memory.
+    pub resident: usize,
+    /// Timers handed out and not completed.
+    pub in_flight: usize,
+    /// Runs in the id index.
+    pub index_runs: usize,
+    /// Bytes held by the id index's bloom filters.
+    pub index_filter_bytes: usize,
+}
+
+/// A timer's current version, wherever it lives.
+#[derive(Clone, Copy, Debug)]
+struct Existing {
+    version: Version,
+    resident: bool,
+}
+
+/// One timer of a schedule batch after deduplication.
+struct Staged {
+    id: TimerId,
+    due: Millis,
+    payload: Vec<u8>,
+    replaces: Option<Existing>,
+    dirty: bool,
+}
+
+pub(crate) struct State {
+    index: IdIndex,
+    window: Window,
+    /// Groups with an earlier `min_due` are loaded; later ones are not.
+    frontier: Millis,
+    /// Earliest `min_due` of an unloaded group, if any.
+    next_unloaded: Option<Millis>,
+    pending: u64,
+    /// Latest instant a consumer asked about (the "present" for grouping).
+    reference: Millis,
+}
+
+impl State {
+    fn next_due(&self) -> Option<Millis> {
+        match (self.window.min_waiting_due(), self.next_unloaded) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+struct Inner {
+    db: sled::Db,
+    tree: sled::Tree,
+    cfg: Config,
+    policy: GroupPolicy,
+    state: Arc<Mutex<State>>,
+    notify: Notify,
+    commit: GroupCommit,
+    compactor: Option<Compactor>,
+}
+
+/// Durable timer scheduler. Cheap to clone; clones share one scheduler.
+/// Open at most one per database.
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").field("stats", &self.stats()).finish()
+    }
+}
+
+impl Scheduler {
+    /// Opens the scheduler's tree (`timers.store`) inside the caller's
+    /// database, with its own [`GroupCommit`].
+    pub fn open(db: sled::Db, cfg: Config) -> Result<Scheduler> {
+        let commit = GroupCommit::new(db.clone());
+        Self::open_with_commit(db, cfg, commit)
+    }
+
+    /// Like [`Scheduler::open`], sharing the caller's [`GroupCommit`] so that
+    /// the daemon's writes and the scheduler's share flushes.
+    pub fn open_with_commit(db: sled::Db, cfg: Config, commit: GroupCommit) -> Result<Scheduler> {
+        let tree = db.open_tree(TREE_NAME)?;
+        match tree.get(format_key())? {
+            None => {
+                tree.insert(format_key(), &[FORMAT_VERSION][..])?;
+            }
+            Some(v) if v.as_ref() == [FORMAT_VERSION] => {}
+            Some(v) => {
+                return Err(Error::UnsupportedFormat {
+                    found: v.first().copied().unwrap_or(0),
+                    supported: FORMAT_VERSION,
+                });
+            }
+        }
+        let index = IdIndex::load(&tree)?;
+        let next_unloaded = first_group_from(&tree, Millis::MIN)?;
+        let pending = index.net_pending();
+        let state = Arc::new(Mutex::new(State {
+            index,
+            window: Window::new(),
+            frontier: Millis::MIN,
+            next_unloaded,
+            pending,
+            reference: Millis::MIN,
+        }));
+        let compactor = cfg
+            .compaction
+            .then(|| Compactor::spawn(db.clone(), tree.clone(), state.clone()));
+        let policy = cfg.group_policy();
+        Ok(Scheduler {
+            inner: Arc::new(Inner {
+                db,
+                tree,
+                cfg,
+                policy,
+                state,
+                notify: Notify::new(),
+                commit,
+                compactor,
+            }),
+        })
+    }
+
+    /// The group commit this scheduler flushes through.
+    pub fn group_commit(&self) -> &GroupCommit {
+        &self.inner.commit
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.inner.cfg
+    }
+
+    async fn settle(&self, durability: Durability) -> Result<()> {
+        match durability {
+            Durability::Flush => self.inner.commit.flush().await,
+            Durability::Async => Ok(()),
+        }
+    }
+
+    /// Schedules one timer; see [`Scheduler::schedule_batch`].
+    pub async fn schedule(&self, timer: Timer, durability: Durability) -> Result<Scheduled> {
+        let mut out = self.schedule_batch(vec![timer], durability).await?;
+        out.pop()
+            .ok_or_else(|| Error::corrupt("schedule", "no outcome"))
+    }
+
+    /// Schedules timers, idempotent by id: an id pending with the same due is
+    /// left alone, an id pending with another due is rescheduled (also when
+    /// in flight: that is how a retry is planned), a new id is created. Items
+    /// apply in order, so a later item for the same id wins. All of it is one
+    /// atomic write; with [`Durability::Flush`] it is on disk on return.
+    pub async fn schedule_batch(
+        &self,
+        timers: Vec<Timer>,
+        durability: Durability,
+    ) -> Result<Vec<Scheduled>> {
+        let (outcomes, wrote) = self.inner.write_schedule(timers)?;
+        if wrote {
+            self.settle(durability).await?;
+        }
+        Ok(outcomes)
+    }
+
+    /// Cancels a pending timer (waiting or in flight). Returns whether one
+    /// was pending.
+    pub async fn cancel(&self, id: TimerId, durability: Durability) -> Result<bool> {
+        Ok(self.cancel_batch(&[id], durability).await? == 1)
+    }
+
+    /// Cancels pending timers in one atomic write. Returns how many were
+    /// pending.
+    pub async fn cancel_batch(&self, ids: &[TimerId], durability: Durability) -> Result<usize> {
+        let n = self.inner.write_removal(ids, false)?;
+        if n > 0 {
+            self.settle(durability).await?;
+        }
+        Ok(n)
+    }
+
+    /// Removes timers that were handed out by [`Scheduler::pop_due`] and are
+    /// still in flight, in one atomic write. Ids not in flight (unknown,
+    /// already completed, rescheduled since) are ignored. Returns how many
+    /// were completed.
+    pub async fn complete(&self, ids: &[TimerId], durability: Durability) -> Result<usize> {
+        let n = self.inner.write_removal(ids, true)?;
+        if n > 0 {
+            self.settle(durability).await?;
+        }
+        Ok(n)
+    }
+
+    /// The pending timer with this id, if any.
+    pub fn get(&self, id: TimerId) -> Result<Option<PendingTimer>> {
+        self.inner.get(id)
+    }
+
+    /// Number of pending timers (waiting or in flight).
+    pub fn pending_count(&self) -> u64 {
+        self.inner.state.lock().pending
+    }
+
+    /// Hands out up to `max` timers due at or before `upto` that are not in
+    /// flight, in `(due, id)` order, and marks them in flight. They are not
+    /// handed out again until completed (gone), rescheduled or cancelled, or
+    /// the process restarts (then they fire again: at-least-once).
+    pub fn pop_due(&self, upto: Millis, max: usize) -> Result<Vec<Fired>> {
+        self.inner.pop_due(upto, max)
+    }
+
+    /// The earliest due among timers not in flight (a lower bound when the
+    /// next memory slot holds only cancelled timers), or `None` when nothing
+    /// waits.
+    pub fn next_due(&self) -> Option<Millis> {
+        self.inner.state.lock().next_due()
+    }
+
+    /// Resolves after a write moved [`Scheduler::next_due`] earlier. One
+    /// notification is kept if nobody is waiting (tokio `notify_one`), so a
+    /// consumer that checks `next_due` and then awaits this never misses one.
+    pub fn notified(&self) -> Notified<'_> {
+        self.inner.notify.notified()
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> Stats {
+        let st = self.inner.state.lock();
+        Stats {
+            pending: st.pending,
+            resident: st.window.len(),
+            in_flight: st.window.in_flight(),
+            index_runs: st.index.runs().len(),
+            index_filter_bytes: st.index.memory(),
+        }
+    }
+}
+
+fn first_group_from(tree: &sled::Tree, from: Millis) -> Result<Option<Millis>> {
+    let start = GroupKey::first_at(from).encode();
+    match tree
+        .range(start.as_slice()..GroupKey::keyspace_end().as_slice())
+        .next()
+    {
+        Some(item) => Ok(Some(GroupKey::decode(&item?.0)?.min_due)),
+        None => Ok(None),
+    }
+}
+
+impl Inner {
+    fn existing(&self, st: &State, id: TimerId) -> Result<Option<Existing>> {
+        if let Some(r) = st.window.get(id) {
+            return Ok(Some(Existing {
+                version: Version {
+                    seq: r.seq,
+                    due: r.due,
+                    group: r.group,
+                },
+                resident: true,
+            }));
+        }
+        Ok(st.index.lookup(&self.tree, id)?.map(|version| Existing {
+            version,
+            resident: false,
+        }))
+    }
+
+    fn wake_compactor(&self) {
+        if let Some(c) = &self.compactor {
+            c.wake();
+        }
+    }
+
+    /// Stages deletion of groups that the removal of `removed` residents
+    /// empties.
+    fn stage_emptied_groups(st: &State, removed: &[Existing], batch: &mut sled::Batch) {
+        let mut drops: HashMap<GroupKey, u32> = HashMap::new();
+        for e in removed.iter().filter(|e| e.resident) {
+            *drops.entry(e.version.group).or_insert(0) += 1;
+        }
+        for (group, n) in drops {
+            if st.window.live_in(&group) <= n {
+                batch.remove(group.encode().to_vec());
+            }
+        }
+    }
+
+    fn write_schedule(&self, timers: Vec<Timer>) -> Result<(Vec<Scheduled>, bool)> {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let before = st.next_due();
+        let mut outcomes = Vec::with_capacity(timers.len());
+        let mut slot_of: HashMap<TimerId, usize> = HashMap::with_capacity(timers.len());
+        let mut staged: Vec<Staged> = Vec::with_capacity(timers.len());
+        for t in timers {
+            if let Some(&i) = slot_of.get(&t.id) {
+                let s = &mut staged[i];
+                if s.due == t.due {
+                    outcomes.push(Scheduled::Unchanged);
+                } else {
+                    s.due = t.due;
+                    s.payload = t.payload;
+                    s.dirty = true;
+                    outcomes.push(Scheduled::Rescheduled);
+                }
+                continue;
+            }
+            let existing = self.existing(st, t.id)?;
+            let (outcome, dirty) = match existing {
+                Some(e) if e.version.due == t.due => (Scheduled::Unchanged, false),
+                Some(_) => (Scheduled::Rescheduled, true),
+                None => (Scheduled::Created, true),
+            };
+            outcomes.push(outcome);
+            slot_of.insert(t.id, staged.len());
+            staged.push(Staged {
+                id: t.id,
+                due: t.due,
+                payload: t.payload,
+                replaces: existing,
+                dirty,
+            });
+        }
+        let mut writes: Vec<Staged> = staged.into_iter().filter(|s| s.dirty).collect();
+        if writes.is_empty() {
+            return Ok((outcomes, false));
+        }
+        writes.sort_unstable_by_key(|s| (s.due, s.id));
+
+        let mut batch = sled::Batch::default();
+        let mut records = Vec::with_capacity(writes.len() * 2);
+        let replaced: Vec<(TimerId, Existing)> = writes
+            .iter()
+            .filter_map(|s| s.replaces.map(|e| (s.id, e)))
+            .collect();
+        for (id, e) in &replaced {
+            records.push(tomb(*id, e.version));
+        }
+        let removed: Vec<Existing> = replaced.iter().map(|(_, e)| *e).collect();
+        Self::stage_emptied_groups(st, &removed, &mut batch);
+
+        // Split at the frontier: before it, groups are born loaded.
+        let split = writes.partition_point(|s| s.due < st.frontier);
+        let mut memory_groups: Vec<(GroupKey, Vec<StoredTimer>)> = Vec::new();
+        let mut first_disk_due: Option<Millis> = None;
+        for (part, resident) in [(0..split, true), (split..writes.len(), false)] {
+            let part = &writes[part];
+            let dues: Vec<(Millis, usize)> =
+                part.iter().map(|s| (s.due, s.payload.len())).collect();
+            for range in cut(&dues, st.reference, &self.policy) {
+                let key = GroupKey {
+                    min_due: part[range.start].due,
+                    gseq: self.db.generate_id()?,
+                };
+                let mut group = Vec::with_capacity(range.len());
+                for s in &part[range] {
+                    let seq = self.db.generate_id()?;
+                    records.push(Record {
+                        id: s.id,
+                        seq,
+                        kind: Kind::Put,
+                        due: s.due,
+                        group: key,
+                    });
+                    group.push(StoredTimer {
+                        due: s.due.0,
+                        id: s.id,
+                        seq,
+                        payload: s.payload.clone(),
+                    });
+                }
+                batch.insert(key.encode().to_vec(), encode_group(&group)?);
+                if resident {
+                    memory_groups.push((key, group));
+                } else if first_disk_due.is_none() {
+                    first_disk_due = Some(key.min_due);
+                }
+            }
+        }
+        let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
+        self.tree.apply_batch(batch)?;
+
+        // Applied: now mirror it in memory.
+        st.index.add(run);
+        for (id, e) in &replaced {
+            if e.resident {
+                st.window.remove(*id);
+            }
+        }
+        for (key, group) in memory_groups {
+            for t in group {
+                st.window.insert(
+                    t.id,
+                    Resident {
+                        due: Millis(t.due),
+                        seq: t.seq,
+                        group: key,
+                        payload: t.payload,
+                        in_flight: false,
+                    },
+                );
+            }
+        }
+        if let Some(d) = first_disk_due {
+            st.next_unloaded = Some(st.next_unloaded.map_or(d, |n| n.min(d)));
+        }
+        st.pending += (writes.len() - replaced.len()) as u64;
+        let after = st.next_due();
+        drop(guard);
+        if after.is_some() && (before.is_none() || after < before) {
+            self.notify.notify_one();
+        }
+        self.wake_compactor();
+        Ok((outcomes, true))
+    }
+
+    /// Cancels (`only_in_flight == false`) or completes (`true`) timers.
+    fn write_removal(&self, ids: &[TimerId], only_in_flight: bool) -> Result<usize> {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let mut victims: Vec<(TimerId, Existing)> = Vec::new();
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        for &id in ids {
+            if !seen.insert(id) {
+                continue;
+            }
+            let e = if only_in_flight {
+                st.window.get(id).filter(|r| r.in_flight).map(|r| Existing {
+                    version: Version {
+                        seq: r.seq,
+                        due: r.due,
+                        group: r.group,
+                    },
+                    resident: true,
+                })
+            } else {
+                self.existing(st, id)?
+            };
+            if let Some(e) = e {
+                victims.push((id, e));
+            }
+        }
+        if victims.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = sled::Batch::default();
+        let records = victims.iter().map(|(id, e)| tomb(*id, e.version)).collect();
+        let removed: Vec<Existing> = victims.iter().map(|(_, e)| *e).collect();
+        Self::stage_emptied_groups(st, &removed, &mut batch);
+        let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
+        self.tree.apply_batch(batch)?;
+        st.index.add(run);
+        for (id, e) in &victims {
+            if e.resident {
+                st.window.remove(*id);
+            }
+        }
+        st.pending = st.pending.saturating_sub(victims.len() as u64);
+        drop(guard);
+        self.wake_compactor();
+        Ok(victims.len())
+    }
+
+    fn get(&self, id: TimerId) -> Result<Option<PendingTimer>> {
+        let st = self.state.lock();
+        if let Some(r) = st.window.get(id) {
+            return Ok(Some(PendingTimer {
+                timer: Timer::new(id, r.due, r.payload.clone()),
+                state: if r.in_flight {
+                    TimerState::InFlight
+                } else {
+                    TimerState::Waiting
+                },
+            }));
+        }
+        let Some(v) = st.index.lookup(&self.tree, id)? else {
+            return Ok(None);
+        };
+        let bytes = self
+            .tree
+            .get(v.group.encode())?
+            .ok_or_else(|| Error::corrupt("group", format!("{:?} missing for timer {id}", v.group)))?;
+        let timers = decode_group(&bytes)?;
+        let t = timers
+            .into_iter()
+            .find(|t| t.id == id && t.seq == v.seq)
+            .ok_or_else(|| Error::corrupt("group", format!("timer {id} missing from its group")))?;
+        Ok(Some(PendingTimer {
+            timer: Timer::new(id, Millis(t.due), t.payload),
+            state: TimerState::Waiting,
+        }))
+    }
+
+    fn pop_due(&self, upto: Millis, max: usize) -> Result<Vec<Fired>> {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        st.reference = st.reference.max(upto);
+        let target = upto.saturating_add(self.cfg.lookahead_ms);
+        let mut force = false;
+        loop {
+            self.load(st, target, force)?;
+            let limit = upto.min(st.frontier.saturating_add(-1));
+            st.window.expire(limit, max);
+            let out = st.window.take_ready(max);
+            if out.is_empty() && max > 0 && st.next_unloaded.is_some_and(|d| d <= upto) {
+                // Memory is over budget with nothing handable: page in one
+                // more group regardless, so that progress never stalls.
+                force = true;
+                continue;
+            }
+            return Ok(out);
+        }
+    }
+
+    /// Pages groups in until the frontier reaches `target` or memory is over
+    /// budget. With `force`, loads at least one group if any remains.
+    fn load(&self, st: &mut State, target: Millis, force: bool) -> Result<()> {
+        if st.frontier >= target && !force {
+            return Ok(());
+        }
+        let start = GroupKey::first_at(st.frontier).encode();
+        let end = GroupKey::keyspace_end();
+        let mut deletes = sled::Batch::default();
+        let mut loaded_any = false;
+        let mut last_loaded: Option<Millis> = None;
+        let mut stopped_at: Option<Millis> = None;
+        for item in self.tree.range(start.as_slice()..end.as_slice()) {
+            let (k, v) = item?;
+            let key = GroupKey::decode(&k)?;
+            let must = force && !loaded_any;
+            if !must && (key.min_due >= target || st.window.len() >= self.cfg.memory_budget) {
+                stopped_at = Some(key.min_due);
+                break;
+            }
+            st.window.track_group(key);
+            for t in decode_group(&v)? {
+                if st.index.is_tombed(&self.tree, t.id, t.seq)? {
+                    continue;
+                }
+                if let Some(r) = st.window.get(t.id) {
+                    tracing::warn!(id = t.id, resident = r.seq, stored = t.seq, "two live versions of one timer; keeping the resident one");
+                    continue;
+                }
+                st.window.insert(
+                    t.id,
+                    Resident {
+                        due: Millis(t.due),
+                        seq: t.seq,
+                        group: key,
+                        payload: t.payload,
+                        in_flight: false,
+                    },
+                );
+            }
+            if st.window.live_in(&key) == 0 {
+                st.window.untrack_group(&key);
+                deletes.remove(k);
+            }
+            loaded_any = true;
+            last_loaded = Some(key.min_due);
+        }
+        match stopped_at {
+            Some(next) => {
+                st.frontier = st.frontier.max(next);
+                st.next_unloaded = Some(next);
+            }
+            None => {
+                let past_last = last_loaded.map_or(Millis::MIN, |d| d.saturating_add(1));
+                st.frontier = st.frontier.max(target).max(past_last);
+                st.next_unloaded = None;
+            }
+        }
+        self.tree.apply_batch(deletes)?;
+        Ok(())
+    }
+}
+
+fn tomb(id: TimerId, v: Version) -> Record {
+    Record {
+        id,
+        seq: v.seq,
+        kind: Kind::Tomb,
+        due: v.due,
+        group: v.group,
+    }
+}
+
+/// Background thread merging index runs.
+struct Compactor {
+    stop: Arc<AtomicBool>,
+    wake: Option<mpsc::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Compactor {
+    fn spawn(db: sled::Db, tree: sled::Tree, state: Arc<Mutex<State>>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel::<()>();
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("timers-compactor".into())
+            .spawn(move || Self::work(&db, &tree, &state, &flag, &rx))
+            .ok();
+        Compactor {
+            stop,
+            wake: Some(tx),
+            handle,
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(tx) = &self.wake {
+            let _ = tx.send(());
+        }
+    }
+
+    fn work(
+        db: &sled::Db,
+        tree: &sled::Tree,
+        state: &Mutex<State>,
+        stop: &AtomicBool,
+        rx: &mpsc::Receiver<()>,
+    ) {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            while rx.try_recv().is_ok() {}
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Some(inputs) = compact::pick(state.lock().index.runs()) else {
+                    break;
+                };
+                let result = db.generate_id().map_err(Error::from).and_then(|out| {
+                    compact::merge(tree, &inputs, out, stop)
+                });
+                match result {
+                    Ok(Some(merged)) => {
+                        let mut st = state.lock();
+                        if let Err(e) = tree.apply_batch(merged.swap) {
+                            tracing::error!(error = %e, "index compaction swap failed");
+                            return;
+                        }
+                        let ids: Vec<u64> = inputs.iter().map(|r| r.id).collect();
+                        st.index.replace(&ids, merged.output);
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::error!(error = %e, "index compaction failed");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Compactor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The in-memory window: timers paged in from disk (or scheduled inside the
+//! loaded horizon), kept in the wheel until due, then in a ready queue
+//! ordered by `(due, id)`, then in flight until completed.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::keys::{GroupKey, i64_to_ordered, ordered_to_i64};
+use crate::types::{Fired, Millis, TimerId};
+use crate::wheel::{Slotted, Wheel};
+
+/// A timer held in memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Resident {
+    /// Due instant.
+    pub due: Millis,
+    /// Version.
+    pub seq: u64,
+    /// Stored group holding this version.
+    pub group: GroupKey,
+    /// Payload.
+    pub payload: Vec<u8>,
+    /// Handed out and not yet completed.
+    pub in_flight: bool,
+}
+
+/// Memory-resident timers and the per-group count of live ones.
+#[derive(Debug)]
+pub(crate) struct Window {
+    wheel: Wheel,
+    ready: BTreeSet<(Millis, TimerId)>,
+    resident: HashMap<TimerId, Resident>,
+    live: HashMap<GroupKey, u32>,
+    in_flight: usize,
+}
+
+impl Window {
+    /// An empty window.
+    pub fn new() -> Self {
+        Window {
+            wheel: Wheel::new(0),
+            ready: BTreeSet::new(),
+            resident: HashMap::new(),
+            live: HashMap::new(),
+            in_flight: 0,
+        }
+    }
+
+    /// Number of resident timers (waiting or in flight).
+    pub fn len(&self) -> usize {
+        self.resident.len()
+    }
+
+    /// Number of in-flight timers.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// The resident version of `id`, if any.
+    pub fn get(&self, id: TimerId) -> Option<&Resident> {
+        self.resident.get(&id)
+    }
+
+    /// Live timers of `group` still held (waiting or in flight).
+    pub fn live_in(&self, group: &GroupKey) -> u32 {
+        self.live.get(group).copied().unwrap_or(0)
+    }
+
+    /// Registers a loaded group with no live timer yet (so that its count
+    /// exists even if every timer in it turns out dead).
+    pub fn track_group(&mut self, group: GroupKey) {
+        self.live.entry(group).or_insert(0);
+    }
+
+    /// Forgets a group whose live count is zero.
+    pub fn untrack_group(&mut self, group: &GroupKey) {
+        if self.live.get(group) == Some(&0) {
+            self.live.remove(group);
+        }
+    }
+
+    /// Adds a waiting timer. The caller has removed any older version.
+    pub fn insert(&mut self, id: TimerId, resident: Resident) {
+        *self.live.entry(resident.group).or_insert(0) += 1;
+        let slotted = Slotted {
+            tick: i64_to_ordered(resident.due.0),
+            id,
+            seq: resident.seq,
+        };
+        let due = resident.due;
+        if let Some(old) = self.resident.insert(id, resident) {
+            debug_assert!(false, "resident {id} inserted twice");
+            self.forget(id, &old);
+        }
+        if let Err(e) = self.wheel.insert(slotted) {
+            self.ready.insert((due, e.id));
+        }
+    }
+
+    fn forget(&mut self, id: TimerId, old: &Resident) {
+        if old.in_flight {
+            self.in_flight -= 1;
+        } else {
+            self.ready.remove(&(old.due, id));
+        }
+    }
+
+    /// Removes `id` (completed, cancelled or replaced). Returns the removed
+    /// timer and whether its group now has no live timer left (the group is
+    /// then forgotten and the caller deletes it from disk).
+    pub fn remove(&mut self, id: TimerId) -> Option<(Resident, bool)> {
+        let old = self.resident.remove(&id)?;
+        self.forget(id, &old);
+        let emptied = match self.live.get_mut(&old.group) {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n == 0
+            }
+            None => false,
+        };
+        if emptied {
+            self.live.remove(&old.group);
+        }
+        Some((old, emptied))
+    }
+
+    fn is_waiting(&self, e: &Slotted) -> bool {
+        self.resident
+            .get(&e.id)
+            .is_some_and(|r| r.seq == e.seq && !r.in_flight)
+    }
+
+    /// Moves timers due at or before `upto` from the wheel to the ready queue
+    /// until at least `want` are ready or nothing more is due.
+    pub fn expire(&mut self, upto: Millis, want: usize) {
+        let to = i64_to_ordered(upto.0);
+        while self.ready.len() < want {
+            let Some(entries) = self.wheel.pop_expired(to) else {
+                break;
+            };
+            for e in entries {
+                if !self.is_waiting(&e) {
+                    continue; // cancelled, replaced or handed out since
+                }
+                if let Err(due) = self.wheel.insert(e) {
+                    self.ready.insert((Millis(ordered_to_i64(due.tick)), due.id));
+                }
+            }
+        }
+    }
+
+    /// Hands out up to `max` ready timers in `(due, id)` order, marking them
+    /// in flight.
+    pub fn take_ready(&mut self, max: usize) -> Vec<Fired> {
+        let mut out = Vec::with_capacity(max.min(self.ready.len()));
+        while out.len() < max {
+            let Some((due, id)) = self.ready.pop_first() else {
+                break;
+            };
+            if let Some(r) = self.resident.get_mut(&id) {
+                r.in_flight = true;
+                self.in_flight += 1;
+                out.push(Fired {
+                    id,
+                    due,
+                    payload: r.payload.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Earliest due among waiting timers (exact for ready ones; for the
+    /// wheel, the earliest live deadline of the next slot, or the slot start
+    /// when only stale entries remain there: never later than the truth).
+    pub fn min_waiting_due(&self) -> Option<Millis> {
+        if let Some((due, _)) = self.ready.first() {
+            return Some(*due);
+        }
+        let exp = self.wheel.next_expiration()?;
+        let tick = self
+            .wheel
+            .peek(exp)
+            .iter()
+            .filter(|e| self.is_waiting(e))
+            .map(|e| e.tick)
+            .min()
+            .unwrap_or(exp.start);
+        Some(Millis(ordered_to_i64(tick)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(due: i64, seq: u64, group: u64) -> Resident {
+        Resident {
+            due: Millis(due),
+            seq,
+            group: GroupKey { min_due: Millis(0), gseq: group },
+            payload: vec![seq as u8],
+            in_flight: false,
+        }
+    }
+
+    #[test]
+    fn ready_timers_come_out_in_due_then_id_order() {
+        let mut w = Window::new();
+        w.insert(9, res(100, 1, 1));
+        w.insert(3, res(100, 2, 1));
+        w.insert(5, res(50, 3, 2));
+        w.expire(Millis(200), usize::MAX);
+        let got: Vec<(i64, u128)> = w.take_ready(10).iter().map(|f| (f.due.0, f.id)).collect();
+        assert_eq!(got, vec![(50, 5), (100, 3), (100, 9)]);
+        assert_eq!(w.in_flight(), 3);
+    }
+
+    #[test]
+    fn removed_timers_never_come_out_and_empty_groups_are_reported() {
+        let mut w = Window::new();
+        w.insert(1, res(10, 1, 7));
+        w.insert(2, res(20, 2, 7));
+        assert_eq!(w.remove(1).map(|(_, e)| e), Some(false));
+        assert_eq!(w.remove(2).map(|(_, e)| e), Some(true));
+        w.expire(Millis(100), usize::MAX);
+        assert!(w.take_ready(10).is_empty());
+        assert_eq!(w.live_in(&GroupKey { min_due: Millis(0), gseq: 7 }), 0);
+    }
+
+    #[test]
+    fn nothing_is_handed_out_before_expire_reaches_its_due() {
+        let mut w = Window::new();
+        w.expire(Millis(1_000), 1); // fast-forwards the empty wheel
+        w.insert(1, res(1_500, 1, 1));
+        assert_eq!(w.min_waiting_due(), Some(Millis(1_500)));
+        w.expire(Millis(1_499), 1);
+        assert!(w.take_ready(1).is_empty());
+        w.expire(Millis(1_500), 1);
+        assert_eq!(w.take_ready(1).len(), 1);
+        assert_eq!(w.min_waiting_due(), None);
+    }
+
+    #[test]
+    fn overdue_insert_goes_straight_to_ready() {
+        let mut w = Window::new();
+        w.expire(Millis(1_000), 1);
+        w.insert(4, res(10, 1, 1));
+        assert_eq!(w.take_ready(5).len(), 1);
+    }
+}
