@@ -1,1 +1,3 @@
+//! Dispatch benchmarks (written next).
+
 fn main() {}

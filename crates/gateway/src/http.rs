@@ -1,0 +1,79 @@
+//! Shared plumbing of the HTTP adapters: one way to read an answer, classify
+//! it with a [`RetryLogic`] and map transport failures to [`DispatchError`].
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+
+use crate::error::DispatchError;
+use crate::retry::RetryLogic;
+use crate::sinks::webhook::guard::blocked_in_chain;
+
+/// A provider's answer that was classified as a success.
+pub(crate) struct Answer {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Sends `request`, reads the whole answer and classifies it.
+pub(crate) async fn exchange(
+    request: reqwest::RequestBuilder,
+    logic: &dyn RetryLogic,
+    now: impl FnOnce() -> DateTime<Utc>,
+) -> Result<Answer, DispatchError> {
+    let response = request.send().await.map_err(transport_error)?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(transport_error)?;
+    match logic
+        .classify(status, &headers, &body, now())
+        .into_error(status)
+    {
+        None => Ok(Answer { headers, body }),
+        Some(error) => Err(error),
+    }
+}
+
+/// A failure before a complete answer arrived: retriable, except requests
+/// that could not even be built.
+pub(crate) fn transport_error(error: reqwest::Error) -> DispatchError {
+    if let Some(reason) = blocked_in_chain(&error) {
+        return DispatchError::BlockedTarget(reason);
+    }
+    if error.is_builder() {
+        return DispatchError::InvalidMessage(error_chain(&error));
+    }
+    DispatchError::Connection(error_chain(&error))
+}
+
+/// `error: cause: cause`, the way reqwest hides the useful part in sources.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Joins a configured base URL and a path without doubling the slash.
+pub(crate) fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_handles_slashes() {
+        assert_eq!(join("http://h/", "/v1/x"), "http://h/v1/x");
+        assert_eq!(join("http://h", "v1/x"), "http://h/v1/x");
+    }
+}

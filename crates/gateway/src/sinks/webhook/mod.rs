@@ -1,0 +1,15 @@
+//! Webhook adapter: the campaign's URL, method, headers and rendered body,
+//! plus `Idempotency-Key: <send_id>`, `X-Triggerd-Send-Id`, `X-Triggerd-Due`
+//! (RFC 3339) and an HMAC-SHA256 signature header (see [`signature`] for how
+//! a receiver verifies it). 2xx is accepted; 408, 429, 5xx, connection
+//! failures and timeouts are retriable; other statuses (including
+//! redirects, which are not followed) are final.
+
+mod config;
+pub(crate) mod guard;
+mod service;
+pub mod signature;
+
+pub use config::WebhookConfig;
+pub use guard::is_private_address;
+pub use service::WebhookAdapter;
