@@ -10,9 +10,18 @@ use triggerd_core::{Campaign, CampaignDef, Report};
 
 /// Lints one definition's text; the campaign id is the file stem.
 pub fn lint_text(path: &Path, text: &str) -> Report {
-    let is_toml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-    let parsed = if is_toml { CampaignDef::from_toml(text) } else { CampaignDef::from_json(text) };
-    let id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "campaign".into());
+    let is_toml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    let parsed = if is_toml {
+        CampaignDef::from_toml(text)
+    } else {
+        CampaignDef::from_json(text)
+    };
+    let id = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "campaign".into());
     match parsed {
         Err(report) => report,
         Ok(def) => Campaign::compile(&id, def).1,
@@ -33,13 +42,30 @@ pub fn run_to(files: &[std::path::PathBuf], out: &mut dyn Write) -> i32 {
         };
         let report = lint_text(file, &text);
         for p in &report.errors {
-            let _ = writeln!(out, "{}: error: {}: {}", file.display(), display_path(&p.path), p.message);
+            let _ = writeln!(
+                out,
+                "{}: error: {}: {}",
+                file.display(),
+                display_path(&p.path),
+                p.message
+            );
         }
         for p in &report.warnings {
-            let _ = writeln!(out, "{}: warning: {}: {}", file.display(), display_path(&p.path), p.message);
+            let _ = writeln!(
+                out,
+                "{}: warning: {}: {}",
+                file.display(),
+                display_path(&p.path),
+                p.message
+            );
         }
         if report.is_valid() {
-            let _ = writeln!(out, "{}: ok ({} warning(s))", file.display(), report.warnings.len());
+            let _ = writeln!(
+                out,
+                "{}: ok ({} warning(s))",
+                file.display(),
+                report.warnings.len()
+            );
         } else if code == 0 {
             code = 1;
         }

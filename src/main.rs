@@ -48,9 +48,25 @@ async fn run(mut settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     settings.adopt_bound_addr(listener.local_addr()?);
 
-    // The engine's routes (ingest, campaigns, SDK, tracking, outbox, admin)
-    // join here; until then the shell serves the operations routes only.
-    let app = shell.wrap(axum::Router::new());
+    let daemon = triggerd::daemon::open(&settings).await?;
+    let engine = daemon.engine.clone();
+    let twilio_auth_token = triggerd::daemon::channels_config(&settings)?
+        .sms
+        .map(|s| s.auth_token)
+        .filter(|t| !t.is_empty());
+    let routes = api::routes::router(api::routes::AppState {
+        engine: engine.clone(),
+        twilio_auth_token,
+        public_url: settings.public_url.clone(),
+    });
+    let app = shell.wrap(routes);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let timer_loop = if engine.clock.manual().is_none() {
+        Some(tokio::spawn(engine.clone().run_timer_loop(stop_rx)))
+    } else {
+        None
+    };
+    let upkeep = tokio::spawn(engine.clone().run_upkeep());
     shell.readiness().set_ready();
 
     tracing::info!(
@@ -65,6 +81,12 @@ async fn run(mut settings: Settings) -> anyhow::Result<()> {
         readiness.set_not_ready();
     };
     api::serve(listener, app, shutdown).await?;
+    let _ = stop_tx.send(true);
+    if let Some(t) = timer_loop {
+        let _ = t.await;
+    }
+    upkeep.abort();
+    engine.flush_now().await.context("final flush failed")?;
     tracing::info!("stopped");
     Ok(())
 }

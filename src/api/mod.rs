@@ -19,6 +19,7 @@ pub mod auth;
 pub mod error;
 pub mod limits;
 pub mod ops;
+pub mod routes;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -67,7 +67,10 @@ impl Engine {
                 }
             };
             match Campaign::compile(&rec.id, def) {
-                (Some(c), _) => self.registry.upsert(CampaignEntry { campaign: Arc::new(c), record: rec }),
+                (Some(c), _) => self.registry.upsert(CampaignEntry {
+                    campaign: Arc::new(c),
+                    record: rec,
+                }),
                 (None, report) => {
                     tracing::error!(campaign = %rec.id, errors = ?report.errors, "stored campaign no longer compiles; skipped")
                 }
@@ -95,17 +98,26 @@ impl Engine {
         let record = CampaignRecord {
             id: id.to_string(),
             definition: campaign.def.to_value(),
-            status: existing.as_ref().map_or(CampaignStatus::Draft, |e| e.status()),
+            status: existing
+                .as_ref()
+                .map_or(CampaignStatus::Draft, |e| e.status()),
             launched_at: existing.as_ref().and_then(|e| e.launched_at()),
             created_at: existing.as_ref().map_or(now, |e| e.record.created_at),
             updated_at: now,
         };
         self.save_campaign(&record)?;
         let status = record.status;
-        self.registry.upsert(CampaignEntry { campaign: Arc::new(campaign), record });
+        self.registry.upsert(CampaignEntry {
+            campaign: Arc::new(campaign),
+            record,
+        });
         let mut warnings = report;
         warnings.errors.clear();
-        Ok(PutOutcome { created: existing.is_none(), status, warnings })
+        Ok(PutOutcome {
+            created: existing.is_none(),
+            status,
+            warnings,
+        })
     }
 
     fn save_campaign(&self, rec: &CampaignRecord) -> Result<(), EngineError> {
@@ -116,11 +128,16 @@ impl Engine {
     }
 
     fn entry(&self, id: &str) -> Result<Arc<CampaignEntry>, EngineError> {
-        self.registry.get(id).ok_or_else(|| EngineError::NotFound(format!("campaign {id}")))
+        self.registry
+            .get(id)
+            .ok_or_else(|| EngineError::NotFound(format!("campaign {id}")))
     }
 
     /// `POST /campaigns/{id}/launch`.
-    pub async fn launch_campaign(&self, id: &str) -> Result<(CampaignStatus, DateTime<Utc>), EngineError> {
+    pub async fn launch_campaign(
+        &self,
+        id: &str,
+    ) -> Result<(CampaignStatus, DateTime<Utc>), EngineError> {
         let entry = self.entry(id)?;
         let mut rec = entry.record.clone();
         let now = self.clock.now();
@@ -129,7 +146,10 @@ impl Engine {
             rec.launched_at = Some(now);
             rec.updated_at = now;
             self.save_campaign(&rec)?;
-            self.registry.upsert(CampaignEntry { campaign: entry.campaign.clone(), record: rec.clone() });
+            self.registry.upsert(CampaignEntry {
+                campaign: entry.campaign.clone(),
+                record: rec.clone(),
+            });
         }
         self.flush_now().await?;
         Ok((rec.status, rec.launched_at.unwrap_or(now)))
@@ -144,8 +164,12 @@ impl Engine {
         rec.status = CampaignStatus::Stopped;
         rec.updated_at = now;
         self.save_campaign(&rec)?;
-        self.registry.upsert(CampaignEntry { campaign: entry.campaign.clone(), record: rec });
-        self.end_pending_of_campaign(id, "the campaign was stopped")?;
+        self.registry.upsert(CampaignEntry {
+            campaign: entry.campaign.clone(),
+            record: rec,
+        });
+        self.end_pending_of_campaign(id, "the campaign was stopped")
+            .await?;
         self.flush_now().await?;
         Ok(CampaignStatus::Stopped)
     }
@@ -156,7 +180,8 @@ impl Engine {
     pub async fn delete_campaign(&self, id: &str) -> Result<(), EngineError> {
         self.entry(id)?;
         self.registry.remove(id);
-        self.end_pending_of_campaign(id, "the campaign was deleted")?;
+        self.end_pending_of_campaign(id, "the campaign was deleted")
+            .await?;
         let mut w = crate::store::WriteSet::new();
         w.remove(keys::campaign(id));
         self.store.apply(w)?;
@@ -164,7 +189,7 @@ impl Engine {
         Ok(())
     }
 
-    fn end_pending_of_campaign(&self, id: &str, why: &str) -> Result<(), EngineError> {
+    async fn end_pending_of_campaign(&self, id: &str, why: &str) -> Result<(), EngineError> {
         let prefix = keys::prefix(keys::kind::PAIR, &[id]);
         let mut users = Vec::new();
         for item in self.store.scan::<PairRecord>(&prefix) {
@@ -174,7 +199,7 @@ impl Engine {
             }
         }
         for user in users {
-            let _lock = self.lock_user(&user);
+            let _lock = self.lock_user(&user).await;
             let mut tx = UserTx::load(self, &user, self.clock.now())?;
             let pair: PairRecord = self.store.get(&keys::pair(id, &user))?.unwrap_or_default();
             for p in pair.state.pending {
@@ -182,7 +207,7 @@ impl Engine {
                     tx.end_send(send, Outcome::CampaignStopped, why.to_string(), None)?;
                 }
             }
-            tx.commit()?;
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -203,9 +228,15 @@ impl Engine {
         let mut v = entry.record.definition.clone();
         if let Value::Object(m) = &mut v {
             m.insert("id".into(), Value::String(entry.record.id.clone()));
-            m.insert("status".into(), Value::String(entry.status().as_str().into()));
+            m.insert(
+                "status".into(),
+                Value::String(entry.status().as_str().into()),
+            );
             m.insert("launched_at".into(), fmt_opt(entry.launched_at()));
-            m.insert("stats".into(), stats_json(&self.campaign_counters(&entry.record.id)?));
+            m.insert(
+                "stats".into(),
+                stats_json(&self.campaign_counters(&entry.record.id)?),
+            );
         }
         Ok(v)
     }
@@ -219,5 +250,19 @@ impl Engine {
             .map(|e| self.entry_json(e))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(json!({ "campaigns": list }))
+    }
+}
+
+impl Engine {
+    /// `PUT /frequency_caps`: stores and applies the global rules (R-F1).
+    pub async fn set_caps(
+        &self,
+        caps: triggerd_core::freqcap::CapRules,
+    ) -> Result<(), EngineError> {
+        let mut w = crate::store::WriteSet::new();
+        w.put(keys::key(keys::kind::META, &["frequency_caps"]), &caps);
+        self.store.apply(w)?;
+        *self.caps.write() = caps;
+        self.flush_now().await
     }
 }

@@ -74,7 +74,10 @@ impl Engine {
             .get(campaign_id)
             .ok_or_else(|| EngineError::NotFound(format!("campaign {campaign_id}")))?;
         let profile: Option<Profile> = self.store.get(&keys::profile(external_id))?;
-        let pair: PairRecord = self.store.get(&keys::pair(campaign_id, external_id))?.unwrap_or_default();
+        let pair: PairRecord = self
+            .store
+            .get(&keys::pair(campaign_id, external_id))?
+            .unwrap_or_default();
         let prefix = keys::prefix(keys::kind::JOURNAL, &[campaign_id, external_id]);
         let journal: Vec<JournalEntry> = self
             .store
@@ -90,7 +93,11 @@ impl Engine {
             ("pending", _) => {
                 let next = pair.state.pending.iter().min_by_key(|p| p.due);
                 match next {
-                    Some(p) => format!("Pending: send {} is due at {}.", p.send_id, fmt_instant(p.due)),
+                    Some(p) => format!(
+                        "Pending: send {} is due at {}.",
+                        p.send_id,
+                        fmt_instant(p.due)
+                    ),
                     None => "Pending.".into(),
                 }
             }
@@ -102,7 +109,13 @@ impl Engine {
                 e.detail
             ),
             _ => {
-                let kinds: Vec<String> = entry.campaign.def.triggers.iter().map(trigger_label).collect();
+                let kinds: Vec<String> = entry
+                    .campaign
+                    .def
+                    .triggers
+                    .iter()
+                    .map(trigger_label)
+                    .collect();
                 format!(
                     "Never triggered: no event of the campaign's trigger kinds ({}) reached this user.",
                     kinds.join(", ")
@@ -162,15 +175,23 @@ impl Engine {
                 }
                 e
             }
-            Some(_) => return Err(EngineError::Invalid("event must be an events[] object".into())),
+            Some(_) => {
+                return Err(EngineError::Invalid(
+                    "event must be an events[] object".into(),
+                ));
+            }
         };
         let mut profile: Profile = self
             .store
             .get(&keys::profile(external_id))?
             .unwrap_or_else(|| Profile::new(external_id, now));
-        let known_user = profile.created_at != now || self.store.contains(&keys::profile(external_id))?;
+        let known_user =
+            profile.created_at != now || self.store.contains(&keys::profile(external_id))?;
         profile.record_event(&event);
-        let pair: PairRecord = self.store.get(&keys::pair(campaign_id, external_id))?.unwrap_or_default();
+        let pair: PairRecord = self
+            .store
+            .get(&keys::pair(campaign_id, external_id))?
+            .unwrap_or_default();
         let (status, launched_at, note) = match entry.status() {
             CampaignStatus::Draft => (
                 CampaignStatus::Active,
@@ -228,7 +249,9 @@ impl Engine {
                 notes.push(n.to_string());
             }
             if !known_user {
-                notes.push(format!("user {external_id} is unknown: previewed with an empty profile"));
+                notes.push(format!(
+                    "user {external_id} is unknown: previewed with an empty profile"
+                ));
             }
             m.insert("notes".into(), json!(notes));
         }

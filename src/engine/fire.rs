@@ -31,7 +31,7 @@ impl Engine {
     pub async fn fire(&self, fired: Fired, now: DateTime<Utc>) -> Result<(), EngineError> {
         let lateness = (now - fired.due).num_milliseconds().max(0) as f64 / 1000.0;
         metrics::histogram!("triggerd_fire_lateness_seconds").record(lateness);
-        let ready = self.fire_checks(&fired, now)?;
+        let ready = self.fire_checks(&fired, now).await?;
         if let Some(ready) = ready {
             self.dispatch(ready, now).await?;
         }
@@ -39,25 +39,33 @@ impl Engine {
     }
 
     /// The first unit: send-time checks, and local deliveries.
-    fn fire_checks(&self, fired: &Fired, now: DateTime<Utc>) -> Result<Option<(ReadyToDispatch, triggerd_gateway::Message)>, EngineError> {
-        let _lock = self.lock_user(&fired.external_id);
+    async fn fire_checks(
+        &self,
+        fired: &Fired,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ReadyToDispatch, triggerd_gateway::Message)>, EngineError> {
+        let _lock = self.lock_user(&fired.external_id).await;
         let mut tx = UserTx::load(self, &fired.external_id, now)?;
         let Some(send) = tx.send(&fired.send_id)? else {
             // A timer whose records never committed (a crash before the
             // request was acknowledged): drop it.
             tracing::warn!(send_id = %fired.send_id, "orphan timer without a send record dropped");
-            self.timers.cancel(std::slice::from_ref(&fired.send_id))?;
+            self.timers
+                .cancel(std::slice::from_ref(&fired.send_id))
+                .await?;
             return Ok(None);
         };
         if matches!(send.state, SendState::Done { .. }) {
-            self.timers.cancel(std::slice::from_ref(&fired.send_id))?;
+            self.timers
+                .cancel(std::slice::from_ref(&fired.send_id))
+                .await?;
             return Ok(None);
         }
         let span = tracing::info_span!("fire", campaign = %send.campaign_id, user = %send.external_id, send_id = %send.send_id);
         let _g = span.enter();
         let entry = self.registry.get(&send.campaign_id);
         let Some(ready) = tx.check_fired(send, entry)? else {
-            tx.commit()?;
+            tx.commit().await?;
             return Ok(None);
         };
         let channel = ready.entry.campaign.channel();
@@ -69,9 +77,12 @@ impl Engine {
                     content: ready.content.clone(),
                     queued_at: now,
                 };
-                tx.extra_writes().put(keys::key(keys::kind::IN_APP, &[&fired.external_id, &msg.send_id]), &msg);
+                tx.extra_writes().put(
+                    keys::key(keys::kind::IN_APP, &[&fired.external_id, &msg.send_id]),
+                    &msg,
+                );
                 tx.record_sent(ready.send, channel, "in_app", "", ready.content)?;
-                tx.commit()?;
+                tx.commit().await?;
                 Ok(None)
             }
             Channel::ContentCard => {
@@ -83,20 +94,26 @@ impl Engine {
                     viewed: false,
                     dismissed: false,
                 };
-                tx.extra_writes().put(keys::key(keys::kind::CARD, &[&fired.external_id, &card.send_id]), &card);
+                tx.extra_writes().put(
+                    keys::key(keys::kind::CARD, &[&fired.external_id, &card.send_id]),
+                    &card,
+                );
                 tx.record_sent(ready.send, channel, "content_card", "", ready.content)?;
-                tx.commit()?;
+                tx.commit().await?;
                 Ok(None)
             }
-            _ => match self.gateway.build_message(channel, &ready.content, &tx.profile) {
+            _ => match self
+                .gateway
+                .build_message(channel, &ready.content, &tx.profile)
+            {
                 Ok(message) => {
                     tx.put_send(ready.send.clone());
-                    tx.commit()?;
+                    tx.commit().await?;
                     Ok(Some((ready, message)))
                 }
                 Err(why) => {
                     tx.end_send(ready.send, Outcome::DeliveryFailed, why, None)?;
-                    tx.commit()?;
+                    tx.commit().await?;
                     Ok(None)
                 }
             },
@@ -104,7 +121,11 @@ impl Engine {
     }
 
     /// Dispatches outside the user's lock, then records the result.
-    async fn dispatch(&self, (ready, message): (ReadyToDispatch, triggerd_gateway::Message), now: DateTime<Utc>) -> Result<(), EngineError> {
+    async fn dispatch(
+        &self,
+        (ready, message): (ReadyToDispatch, triggerd_gateway::Message),
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
         let channel = ready.entry.campaign.channel();
         let send = ready.send;
         let meta = triggerd_gateway::DispatchMeta {
@@ -119,42 +140,74 @@ impl Engine {
         metrics::histogram!("triggerd_dispatch_seconds", "channel" => channel.as_str())
             .record(started.elapsed().as_secs_f64());
         // With the test clock, the send is processed at its due instant.
-        let now = if self.clock.manual().is_some() { now } else { self.clock.now() };
-        let _lock = self.lock_user(&send.external_id);
+        let now = if self.clock.manual().is_some() {
+            now
+        } else {
+            self.clock.now()
+        };
+        let _lock = self.lock_user(&send.external_id).await;
         let mut tx = UserTx::load(self, &send.external_id, now)?;
         let Some(current) = tx.send(&send.send_id)? else {
             return Ok(());
         };
-        if current.state != (SendState::Dispatching { attempt: send.attempts }) {
+        if current.state
+            != (SendState::Dispatching {
+                attempt: send.attempts,
+            })
+        {
             // Another unit finished it meanwhile (user deleted, campaign stopped).
             return Ok(());
         }
         match result {
             Ok(delivered) => {
                 let content = serde_json::to_value(&delivered.message).unwrap_or(ready.content);
-                tx.record_sent(current, channel, delivered.via.as_str(), &delivered.provider_message_id, content)?;
+                tx.record_sent(
+                    current,
+                    channel,
+                    delivered.via.as_str(),
+                    &delivered.provider_message_id,
+                    content,
+                )?;
             }
             Err(err) => {
                 if err.unregistered_token() {
-                    if let triggerd_gateway::Message::Push(p) = &self.gateway.build_message(channel, &ready.content, &tx.profile).unwrap_or_else(|_| triggerd_gateway::Message::InApp(triggerd_gateway::InAppMessage { content: serde_json::Value::Null })) {
+                    if let triggerd_gateway::Message::Push(p) = &self
+                        .gateway
+                        .build_message(channel, &ready.content, &tx.profile)
+                        .unwrap_or_else(|_| {
+                            triggerd_gateway::Message::InApp(triggerd_gateway::InAppMessage {
+                                content: serde_json::Value::Null,
+                            })
+                        })
+                    {
                         tx.profile.drop_push_token(&p.token);
                         tx.touch_profile();
                     }
                 }
                 let first = current.first_attempt_at.unwrap_or(now);
-                match self.gateway.decide_retry(channel, current.attempts, &err, first, now) {
+                match self
+                    .gateway
+                    .decide_retry(channel, current.attempts, &err, first, now)
+                {
                     RetryDecision::RetryAt(at) => {
-                        let why = format!("attempt {} failed: {err}; next attempt at {}", current.attempts, fmt_instant(at));
+                        let why = format!(
+                            "attempt {} failed: {err}; next attempt at {}",
+                            current.attempts,
+                            fmt_instant(at)
+                        );
                         tx.plan_retry(current, at, why)?;
                     }
                     RetryDecision::GiveUp(reason) => {
-                        let why = format!("attempt {} failed: {err} (gave up: {reason:?})", current.attempts);
+                        let why = format!(
+                            "attempt {} failed: {err} (gave up: {reason:?})",
+                            current.attempts
+                        );
                         tx.end_send(current, Outcome::DeliveryFailed, why, None)?;
                     }
                 }
             }
         }
-        tx.commit()
+        tx.commit().await
     }
 
     /// R-X1 with the test clock: processes every timer due up to `target`,
@@ -233,7 +286,9 @@ impl Engine {
                 continue;
             }
             for f in batch {
-                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
                 let engine = self.clone();
                 tasks.spawn(async move {
                     let now = engine.clock.now();

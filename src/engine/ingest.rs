@@ -78,7 +78,9 @@ pub fn parse_time(v: Option<&Value>) -> Result<Option<DateTime<Utc>>, String> {
 fn external_id(obj: &Map<String, Value>) -> Result<String, String> {
     match obj.get("external_id") {
         Some(Value::String(s)) if keys::valid_id(s) => Ok(s.clone()),
-        Some(Value::String(_)) => Err("invalid external_id: empty, too long or containing NUL".into()),
+        Some(Value::String(_)) => {
+            Err("invalid external_id: empty, too long or containing NUL".into())
+        }
         Some(_) => Err("external_id must be a string".into()),
         None => Err("missing external_id".into()),
     }
@@ -87,7 +89,10 @@ fn external_id(obj: &Map<String, Value>) -> Result<String, String> {
 fn event_time(obj: &Map<String, Value>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let t = parse_time(obj.get("time"))?.unwrap_or(now);
     if t > now + MAX_FUTURE {
-        return Err(format!("time {} is more than 60 s in the future", t.to_rfc3339()));
+        return Err(format!(
+            "time {} is more than 60 s in the future",
+            t.to_rfc3339()
+        ));
     }
     Ok(t)
 }
@@ -101,7 +106,11 @@ fn properties(obj: &Map<String, Value>) -> Result<Value, String> {
 }
 
 /// Parses one event object (`external_id` checked by the caller).
-pub fn parse_event(obj: &Map<String, Value>, now: DateTime<Utc>, source: Source) -> Result<Event, String> {
+pub fn parse_event(
+    obj: &Map<String, Value>,
+    now: DateTime<Utc>,
+    source: Source,
+) -> Result<Event, String> {
     let name = match obj.get("name") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         Some(_) => return Err("event name must be a non-empty string".into()),
@@ -117,7 +126,11 @@ pub fn parse_event(obj: &Map<String, Value>, now: DateTime<Utc>, source: Source)
 }
 
 /// Parses one purchase object.
-pub fn parse_purchase(obj: &Map<String, Value>, now: DateTime<Utc>, source: Source) -> Result<Event, String> {
+pub fn parse_purchase(
+    obj: &Map<String, Value>,
+    now: DateTime<Utc>,
+    source: Source,
+) -> Result<Event, String> {
     let product_id = match obj.get("product_id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         Some(_) => return Err("product_id must be a non-empty string".into()),
@@ -158,9 +171,15 @@ fn array<'a>(body: &'a Map<String, Value>, name: &str) -> Result<&'a [Value], En
 }
 
 /// Validates a `/users/track` body object by object.
-pub fn parse_track(body: &Value, now: DateTime<Utc>, source: Source) -> Result<TrackBatch, EngineError> {
+pub fn parse_track(
+    body: &Value,
+    now: DateTime<Utc>,
+    source: Source,
+) -> Result<TrackBatch, EngineError> {
     let Some(body) = body.as_object() else {
-        return Err(EngineError::Invalid("the body must be a JSON object".into()));
+        return Err(EngineError::Invalid(
+            "the body must be a JSON object".into(),
+        ));
     };
     let attrs = array(body, "attributes")?;
     let events = array(body, "events")?;
@@ -188,11 +207,19 @@ pub fn parse_track(body: &Value, now: DateTime<Utc>, source: Source) -> Result<T
                 batch.users[i].1.attributes.push(o);
                 batch.summary.attributes_processed += 1;
             }
-            Err(kind) => batch.summary.errors.push(ObjectError { kind, input_array: "attributes", index }),
+            Err(kind) => batch.summary.errors.push(ObjectError {
+                kind,
+                input_array: "attributes",
+                index,
+            }),
         }
     }
     for (list, name, parse) in [
-        (events, "events", parse_event as fn(&Map<String, Value>, DateTime<Utc>, Source) -> Result<Event, String>),
+        (
+            events,
+            "events",
+            parse_event as fn(&Map<String, Value>, DateTime<Utc>, Source) -> Result<Event, String>,
+        ),
         (purchases, "purchases", parse_purchase),
     ] {
         for (index, v) in list.iter().enumerate() {
@@ -210,7 +237,11 @@ pub fn parse_track(body: &Value, now: DateTime<Utc>, source: Source) -> Result<T
                         batch.summary.purchases_processed += 1;
                     }
                 }
-                Err(kind) => batch.summary.errors.push(ObjectError { kind, input_array: name, index }),
+                Err(kind) => batch.summary.errors.push(ObjectError {
+                    kind,
+                    input_array: name,
+                    index,
+                }),
             }
         }
     }
@@ -219,10 +250,16 @@ pub fn parse_track(body: &Value, now: DateTime<Utc>, source: Source) -> Result<T
 
 impl Engine {
     /// Runs one user's work as one unit (R-T7 order) and commits it (not flushed).
-    pub fn apply_user_work(&self, external_id: &str, work: UserWork, now: DateTime<Utc>, source: Source) -> Result<(), EngineError> {
+    pub async fn apply_user_work(
+        &self,
+        external_id: &str,
+        work: UserWork,
+        now: DateTime<Utc>,
+        source: Source,
+    ) -> Result<(), EngineError> {
         let span = tracing::debug_span!("ingest", user = %external_id);
         let _g = span.enter();
-        let _lock = self.lock_user(external_id);
+        let _lock = self.lock_user(external_id).await;
         let mut tx = UserTx::load(self, external_id, now)?;
         tx.touch_profile();
         let mut derived = Vec::new();
@@ -237,13 +274,35 @@ impl Engine {
         for e in events {
             tx.process_event(e)?;
         }
-        tx.commit()
+        tx.commit().await
     }
 
     /// Applies a validated batch and waits for durability (R-K1).
-    pub async fn ingest(&self, batch: TrackBatch, now: DateTime<Utc>, source: Source) -> Result<TrackSummary, EngineError> {
+    pub async fn ingest(
+        &self,
+        batch: TrackBatch,
+        now: DateTime<Utc>,
+        source: Source,
+    ) -> Result<TrackSummary, EngineError> {
+        self.ingest_with::<()>(batch, now, source, None).await
+    }
+
+    /// [`Engine::ingest`], also writing `extra` (an idempotency record)
+    /// before the flush that acknowledges the request.
+    pub async fn ingest_with<T: Serialize>(
+        &self,
+        batch: TrackBatch,
+        now: DateTime<Utc>,
+        source: Source,
+        extra: Option<(Vec<u8>, T)>,
+    ) -> Result<TrackSummary, EngineError> {
         for (id, work) in batch.users {
-            self.apply_user_work(&id, work, now, source)?;
+            self.apply_user_work(&id, work, now, source).await?;
+        }
+        if let Some((key, value)) = extra {
+            let mut w = crate::store::WriteSet::new();
+            w.put(key, &value);
+            self.store.apply(w)?;
         }
         self.commit_point().await?;
         Ok(batch.summary)
@@ -257,7 +316,9 @@ mod tests {
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid")
+        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+            .single()
+            .expect("valid")
     }
 
     #[test]
@@ -273,14 +334,29 @@ mod tests {
         assert_eq!(b.summary.attributes_processed, 1);
         assert_eq!(b.summary.events_processed, 1);
         assert_eq!(b.summary.purchases_processed, 0);
-        let idx: Vec<_> = b.summary.errors.iter().map(|e| (e.input_array, e.index)).collect();
-        assert_eq!(idx, vec![("attributes", 0), ("events", 0), ("events", 2), ("purchases", 0)]);
+        let idx: Vec<_> = b
+            .summary
+            .errors
+            .iter()
+            .map(|e| (e.input_array, e.index))
+            .collect();
+        assert_eq!(
+            idx,
+            vec![
+                ("attributes", 0),
+                ("events", 0),
+                ("events", 2),
+                ("purchases", 0)
+            ]
+        );
         assert!(b.summary.errors[1].kind.contains("future"));
     }
 
     #[test]
     fn too_many_objects_refuse_the_whole_request() {
-        let events: Vec<_> = (0..1001).map(|i| json!({"external_id": format!("u{i}"), "name":"e"})).collect();
+        let events: Vec<_> = (0..1001)
+            .map(|i| json!({"external_id": format!("u{i}"), "name":"e"}))
+            .collect();
         assert!(parse_track(&json!({ "events": events }), now(), Source::Rest).is_err());
         assert!(parse_track(&json!({"events": {}}), now(), Source::Rest).is_err());
         assert!(parse_track(&json!({}), now(), Source::Rest).is_ok());
@@ -291,7 +367,12 @@ mod tests {
         let o = json!({"external_id":"u1","product_id":"sku1","price":12.5,"currency":"USD","quantity":1});
         let e = parse_purchase(o.as_object().expect("obj"), now(), Source::Rest).expect("valid");
         assert_eq!(e.properties["price"], json!(12.5));
-        assert_eq!(e.kind, EventKind::Purchase { product_id: "sku1".into() });
+        assert_eq!(
+            e.kind,
+            EventKind::Purchase {
+                product_id: "sku1".into()
+            }
+        );
         assert_eq!(e.time, now());
     }
 

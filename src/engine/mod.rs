@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, MutexGuard, RwLock};
+use parking_lot::{Mutex, RwLock};
 use triggerd_core::freqcap::CapRules;
 
 use crate::clock::Clock;
@@ -90,9 +90,8 @@ pub struct EngineInner {
     pub clock: Clock,
     /// Settings.
     pub settings: EngineSettings,
-    stripes: Vec<Mutex<()>>,
+    stripes: Vec<tokio::sync::Mutex<()>>,
     stats: Mutex<HashMap<(String, u16), Counters>>,
-    group: triggerd_scheduler::GroupCommit,
 }
 
 /// The engine handle (cheap to clone).
@@ -129,7 +128,6 @@ impl Engine {
         clock: Clock,
         settings: EngineSettings,
     ) -> Result<Engine, EngineError> {
-        let group = triggerd_scheduler::GroupCommit::new(store.db().clone());
         let inner = EngineInner {
             registry: Registry::new(),
             caps: RwLock::new(CapRules::default()),
@@ -137,14 +135,18 @@ impl Engine {
             gateway,
             clock,
             settings,
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             stats: Mutex::new(HashMap::new()),
-            group,
             store,
         };
-        let engine = Engine { inner: Arc::new(inner) };
+        let engine = Engine {
+            inner: Arc::new(inner),
+        };
         engine.load_campaigns()?;
-        if let Some(caps) = engine.store.get::<CapRules>(&keys::key(keys::kind::META, &["frequency_caps"]))? {
+        if let Some(caps) = engine
+            .store
+            .get::<CapRules>(&keys::key(keys::kind::META, &["frequency_caps"]))?
+        {
             *engine.caps.write() = caps;
         }
         Ok(engine)
@@ -153,7 +155,7 @@ impl Engine {
     /// Flushes to disk when durability is `flush` (shared by concurrent callers).
     pub async fn commit_point(&self) -> Result<(), EngineError> {
         if self.settings.flush {
-            self.group
+            self.store
                 .flush()
                 .await
                 .map_err(|e| EngineError::Timers(e.to_string()))?;
@@ -163,7 +165,7 @@ impl Engine {
 
     /// Flushes unconditionally (shutdown, clock persistence).
     pub async fn flush_now(&self) -> Result<(), EngineError> {
-        self.group
+        self.store
             .flush()
             .await
             .map_err(|e| EngineError::Timers(e.to_string()))
@@ -179,8 +181,10 @@ impl EngineInner {
     }
 
     /// Locks a user's stripe for one unit of work.
-    pub fn lock_user(&self, external_id: &str) -> MutexGuard<'_, ()> {
-        self.stripes[usize::from(self.stripe_of(external_id))].lock()
+    pub async fn lock_user(&self, external_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        self.stripes[usize::from(self.stripe_of(external_id))]
+            .lock()
+            .await
     }
 
     /// A new, random, stable send id (32 hex digits = the timer id).
@@ -191,13 +195,21 @@ impl EngineInner {
     /// Adds a unit's counter deltas to the in-memory totals of
     /// (campaign, stripe) and returns the new total to store. Only the
     /// stripe's lock holder writes that key, so totals never race.
-    pub fn add_counters(&self, campaign_id: &str, stripe: u16, delta: &Counters) -> Result<Counters, EngineError> {
+    pub fn add_counters(
+        &self,
+        campaign_id: &str,
+        stripe: u16,
+        delta: &Counters,
+    ) -> Result<Counters, EngineError> {
         let mut stats = self.stats.lock();
         let key = (campaign_id.to_string(), stripe);
         if !stats.contains_key(&key) {
             let stored: Counters = self
                 .store
-                .get(&keys::with_seq(keys::key(keys::kind::STATS, &[campaign_id]), u64::from(stripe)))?
+                .get(&keys::with_seq(
+                    keys::key(keys::kind::STATS, &[campaign_id]),
+                    u64::from(stripe),
+                ))?
                 .unwrap_or_default();
             stats.insert(key.clone(), stored);
         }
@@ -215,5 +227,40 @@ impl EngineInner {
             sum.add(&c);
         }
         Ok(sum)
+    }
+}
+
+impl Engine {
+    /// Background upkeep: the pending-sends gauge and outbox retention.
+    pub async fn run_upkeep(self) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            metrics::gauge!("triggerd_pending_sends").set(self.timers.pending() as f64);
+            if let Err(e) = self.trim_outbox() {
+                tracing::warn!(error = %e, "outbox retention pass failed");
+            }
+        }
+    }
+
+    /// Removes outbox lines older than the retention (oldest first).
+    pub fn trim_outbox(&self) -> Result<usize, EngineError> {
+        let cutoff = self.clock.now() - self.settings.outbox_retention;
+        let mut w = crate::store::WriteSet::new();
+        let mut n = 0;
+        for item in self
+            .store
+            .scan::<crate::store::records::OutboxRecord>(&[keys::kind::OUTBOX])
+        {
+            let (k, rec) = item?;
+            if rec.sent_at >= cutoff || n >= 10_000 {
+                break;
+            }
+            w.remove(k.to_vec());
+            w.remove(keys::key(keys::kind::OUTBOX_BY_SEND, &[&rec.send_id]));
+            n += 1;
+        }
+        self.store.apply(w)?;
+        Ok(n)
     }
 }

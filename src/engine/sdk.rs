@@ -32,10 +32,14 @@ impl Engine {
     /// `POST /sdk/v1/sessions`: records `session_start` (source sdk), fires
     /// in-app sends that this session made due, and hands over every
     /// waiting in-app message.
-    pub async fn session_start(&self, external_id: &str, time: DateTime<Utc>) -> Result<Value, EngineError> {
+    pub async fn session_start(
+        &self,
+        external_id: &str,
+        time: DateTime<Utc>,
+    ) -> Result<Value, EngineError> {
         let now = self.clock.now();
         let due_now: Vec<(String, DateTime<Utc>)> = {
-            let _lock = self.lock_user(external_id);
+            let _lock = self.lock_user(external_id).await;
             let mut tx = UserTx::load(self, external_id, now)?;
             tx.process_event(Event::new(EventKind::SessionStart, time, Source::Sdk))?;
             let due: Vec<_> = tx
@@ -44,23 +48,33 @@ impl Engine {
                 .filter(|(_, due, ch)| *ch == Channel::InApp && *due <= now)
                 .map(|(id, due, _)| (id.clone(), *due))
                 .collect();
-            tx.commit()?;
+            tx.commit().await?;
             due
         };
         self.commit_point().await?;
         // In-app messages this very session triggered are shown in it.
         for (send_id, due) in due_now {
-            self.timers.cancel(std::slice::from_ref(&send_id))?;
-            self.fire(Fired { send_id, due, external_id: external_id.to_string() }, now).await?;
+            self.timers.cancel(std::slice::from_ref(&send_id)).await?;
+            self.fire(
+                Fired {
+                    send_id,
+                    due,
+                    external_id: external_id.to_string(),
+                },
+                now,
+            )
+            .await?;
         }
         let prefix = keys::prefix(keys::kind::IN_APP, &[external_id]);
-        let _lock = self.lock_user(external_id);
+        let _lock = self.lock_user(external_id).await;
         let mut w = crate::store::WriteSet::new();
         let mut out = Vec::new();
         for item in self.store.scan::<InAppMessage>(&prefix) {
             let (k, m) = item?;
             w.remove(k.to_vec());
-            out.push(json!({"send_id": m.send_id, "campaign_id": m.campaign_id, "content": m.content}));
+            out.push(
+                json!({"send_id": m.send_id, "campaign_id": m.campaign_id, "content": m.content}),
+            );
         }
         self.store.apply(w)?;
         drop(_lock);
@@ -69,20 +83,33 @@ impl Engine {
     }
 
     /// `POST /sdk/v1/interactions`.
-    pub async fn interaction(&self, external_id: &str, send_id: &str, interaction: Interaction, button_id: Option<String>) -> Result<(), EngineError> {
+    pub async fn interaction(
+        &self,
+        external_id: &str,
+        send_id: &str,
+        interaction: Interaction,
+        button_id: Option<String>,
+    ) -> Result<(), EngineError> {
         if !SDK_INTERACTIONS.contains(&interaction) {
-            return Err(EngineError::Invalid(format!("{interaction:?} is not an SDK interaction").to_lowercase()));
+            return Err(EngineError::Invalid(
+                format!("{interaction:?} is not an SDK interaction").to_lowercase(),
+            ));
         }
         let send: SendRecord = self
             .store
             .get(&keys::send(send_id))?
             .filter(|s: &SendRecord| s.external_id == external_id)
-            .ok_or_else(|| EngineError::NotFound(format!("send {send_id} of user {external_id}")))?;
+            .ok_or_else(|| {
+                EngineError::NotFound(format!("send {send_id} of user {external_id}"))
+            })?;
         let now = self.clock.now();
         {
-            let _lock = self.lock_user(external_id);
+            let _lock = self.lock_user(external_id).await;
             let mut tx = UserTx::load(self, external_id, now)?;
-            if matches!(interaction, Interaction::ContentCardView | Interaction::ContentCardDismiss) {
+            if matches!(
+                interaction,
+                Interaction::ContentCardView | Interaction::ContentCardDismiss
+            ) {
                 let key = keys::key(keys::kind::CARD, &[external_id, send_id]);
                 if let Some(mut card) = self.store.get::<ContentCard>(&key)? {
                     card.viewed |= interaction == Interaction::ContentCardView;
@@ -91,28 +118,42 @@ impl Engine {
                 }
             }
             tx.process_event(Event::new(
-                EventKind::CampaignInteraction { campaign_id: send.campaign_id.clone(), interaction, button_id, alias: None },
+                EventKind::CampaignInteraction {
+                    campaign_id: send.campaign_id.clone(),
+                    interaction,
+                    button_id,
+                    alias: None,
+                },
                 now,
                 Source::Sdk,
             ))?;
-            tx.commit()?;
+            tx.commit().await?;
         }
         self.commit_point().await
     }
 
     /// `POST /sdk/v1/location`: a `location` event, plus `geofence`
     /// enter/exit events for every configured fence whose side changed.
-    pub async fn location(&self, external_id: &str, lat: f64, lon: f64, time: DateTime<Utc>) -> Result<(), EngineError> {
+    pub async fn location(
+        &self,
+        external_id: &str,
+        lat: f64,
+        lon: f64,
+        time: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
         let fences: Vec<(String, Geofence)> = self
             .store
             .scan::<Geofence>(&[keys::kind::GEOFENCE])
             .map(|r| r.map(|(k, g)| (String::from_utf8_lossy(&k[1..]).into_owned(), g)))
             .collect::<Result<_, _>>()?;
         {
-            let _lock = self.lock_user(external_id);
+            let _lock = self.lock_user(external_id).await;
             let mut tx = UserTx::load(self, external_id, self.clock.now())?;
             tx.touch_profile();
-            tx.process_event(Event::new(EventKind::Location, time, Source::Sdk).with_properties(json!({"lat": lat, "lon": lon})))?;
+            tx.process_event(
+                Event::new(EventKind::Location, time, Source::Sdk)
+                    .with_properties(json!({"lat": lat, "lon": lon})),
+            )?;
             for (id, fence) in fences {
                 let inside = fence.contains(lat, lon);
                 let was = tx.profile.inside_geofences.contains(&id);
@@ -126,9 +167,16 @@ impl Engine {
                 } else {
                     tx.profile.inside_geofences.retain(|g| g != &id);
                 }
-                tx.process_event(Event::new(EventKind::Geofence { geofence_id: id, transition }, time, Source::Sdk))?;
+                tx.process_event(Event::new(
+                    EventKind::Geofence {
+                        geofence_id: id,
+                        transition,
+                    },
+                    time,
+                    Source::Sdk,
+                ))?;
             }
-            tx.commit()?;
+            tx.commit().await?;
         }
         self.commit_point().await
     }
@@ -138,8 +186,13 @@ impl Engine {
         if !keys::valid_id(id) {
             return Err(EngineError::Invalid("invalid geofence id".into()));
         }
-        if !(-90.0..=90.0).contains(&fence.lat) || !(-180.0..=180.0).contains(&fence.lon) || !(fence.radius_m > 0.0) {
-            return Err(EngineError::Invalid("lat must be in [-90, 90], lon in [-180, 180] and radius_m > 0".into()));
+        if !(-90.0..=90.0).contains(&fence.lat)
+            || !(-180.0..=180.0).contains(&fence.lon)
+            || !(fence.radius_m > 0.0)
+        {
+            return Err(EngineError::Invalid(
+                "lat must be in [-90, 90], lon in [-180, 180] and radius_m > 0".into(),
+            ));
         }
         let mut w = crate::store::WriteSet::new();
         w.put(keys::key(keys::kind::GEOFENCE, &[id]), &fence);

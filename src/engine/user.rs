@@ -20,10 +20,12 @@ use triggerd_core::sendcheck::{SendContext, SendVerdict};
 use triggerd_core::{Event, EventKind, Outcome, PendingSend, Source};
 
 use super::registry::CampaignEntry;
-use super::{EngineInner, EngineError};
+use super::{EngineError, EngineInner};
 use crate::store::keys;
 use crate::store::profile::Profile;
-use crate::store::records::{Counters, JournalEntry, OutboxRecord, PairRecord, SendRecord, SendState};
+use crate::store::records::{
+    Counters, JournalEntry, OutboxRecord, PairRecord, SendRecord, SendState,
+};
 
 /// Journal entries kept per (campaign, user) pair; older ones are dropped.
 pub const JOURNAL_KEPT: u64 = 100;
@@ -70,7 +72,11 @@ pub struct UserTx<'e> {
 
 impl<'e> UserTx<'e> {
     /// Loads the user (a new profile when unknown).
-    pub fn load(eng: &'e EngineInner, external_id: &str, now: DateTime<Utc>) -> Result<UserTx<'e>, EngineError> {
+    pub fn load(
+        eng: &'e EngineInner,
+        external_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<UserTx<'e>, EngineError> {
         let existing: Option<Profile> = eng.store.get(&keys::profile(external_id))?;
         let profile_existed = existing.is_some();
         let profile = existing.unwrap_or_else(|| Profile::new(external_id, now));
@@ -187,10 +193,11 @@ impl<'e> UserTx<'e> {
         send.state = SendState::Done { outcome };
         let campaign_id = send.campaign_id.clone();
         let send_id = send.send_id.clone();
+        let now = self.now;
         let pair = self.pair_mut(&campaign_id)?;
         pair.state.pending.retain(|p| p.send_id != send_id);
         if outcome.is_receipt() {
-            pair.state.last_receipt = Some(self.now);
+            pair.state.last_receipt = Some(now);
             pair.converted = false;
             pair.receipts += 1;
         }
@@ -241,14 +248,20 @@ impl<'e> UserTx<'e> {
     fn process_one(&mut self, event: Event, generation: usize) -> Result<(), EngineError> {
         self.profile.record_event(&event);
         self.profile_dirty = true;
-        metrics::counter!("triggerd_events_ingested_total", "source" => event.source.as_str()).increment(1);
+        metrics::counter!("triggerd_events_ingested_total", "source" => event.source.as_str())
+            .increment(1);
         for entry in self.eng.registry.candidates(&event.kind) {
             self.apply_campaign(&entry, &event, generation)?;
         }
         Ok(())
     }
 
-    fn apply_campaign(&mut self, entry: &Arc<CampaignEntry>, event: &Event, generation: usize) -> Result<(), EngineError> {
+    fn apply_campaign(
+        &mut self,
+        entry: &Arc<CampaignEntry>,
+        event: &Event,
+        generation: usize,
+    ) -> Result<(), EngineError> {
         let campaign = &entry.campaign;
         let cid = campaign.id.clone();
         let span = tracing::debug_span!("decide", campaign = %cid, user = %self.external_id);
@@ -266,7 +279,6 @@ impl<'e> UserTx<'e> {
         };
         let decision = campaign.decide(&ctx, event);
         let conversion = campaign.conversion(pair.state.last_receipt, pair.converted, event);
-        drop(ctx);
         if decision.is_empty() && conversion.is_none() {
             return Ok(());
         }
@@ -279,20 +291,32 @@ impl<'e> UserTx<'e> {
                         event.label(),
                         fmt_instant(event.time)
                     ),
-                    _ => format!("exception event {} at {} cancelled the pending send", event.label(), fmt_instant(event.time)),
+                    _ => format!(
+                        "exception event {} at {} cancelled the pending send",
+                        event.label(),
+                        fmt_instant(event.time)
+                    ),
                 };
                 self.end_send(send, c.outcome, detail, Some(event.label()))?;
             }
         }
         if decision.emit_exception_event {
             self.produce(
-                Event::new(EventKind::ExceptionEvent { campaign_id: cid.clone() }, event.time, Source::Service),
+                Event::new(
+                    EventKind::ExceptionEvent {
+                        campaign_id: cid.clone(),
+                    },
+                    event.time,
+                    Source::Service,
+                ),
                 generation + 1,
             );
         }
         match decision.trigger {
             None => {}
-            Some(TriggerOutcome::Refused { outcome, detail }) => self.refusal(&cid, outcome, detail, event),
+            Some(TriggerOutcome::Refused { outcome, detail }) => {
+                self.refusal(&cid, outcome, detail, event)
+            }
             Some(TriggerOutcome::Planned(plan)) => {
                 let send_id = self.eng.new_send_id();
                 let send = SendRecord {
@@ -310,7 +334,8 @@ impl<'e> UserTx<'e> {
                 let pending = send.pending();
                 self.pair_mut(&cid)?.state.pending.push(pending);
                 self.timers_new.push((send_id.clone(), plan.due));
-                self.planned.push((send_id.clone(), plan.due, campaign.channel()));
+                self.planned
+                    .push((send_id.clone(), plan.due, campaign.channel()));
                 self.sends.insert(send_id.clone(), send);
                 self.journal(
                     &cid,
@@ -343,7 +368,11 @@ impl<'e> UserTx<'e> {
                     due: None,
                     event: Some(event.label()),
                     time_zone: None,
-                    detail: format!("conversion counted: {} matched conversion event #{} (R-P5)", event.label(), hit.index + 1),
+                    detail: format!(
+                        "conversion counted: {} matched conversion event #{} (R-P5)",
+                        event.label(),
+                        hit.index + 1
+                    ),
                 },
             );
             self.produce(
@@ -361,7 +390,13 @@ impl<'e> UserTx<'e> {
             );
             if hit.primary {
                 self.produce(
-                    Event::new(EventKind::Conversion { campaign_id: cid.clone() }, event.time, Source::Service),
+                    Event::new(
+                        EventKind::Conversion {
+                            campaign_id: cid.clone(),
+                        },
+                        event.time,
+                        Source::Service,
+                    ),
                     generation + 1,
                 );
             }
@@ -372,9 +407,18 @@ impl<'e> UserTx<'e> {
     /// R-X steps 1–8 for a fired send. Ends, rolls or withholds the send in
     /// this unit, or returns what to dispatch (the send then marked
     /// `dispatching`).
-    pub fn check_fired(&mut self, send: SendRecord, entry: Option<Arc<CampaignEntry>>) -> Result<Option<ReadyToDispatch>, EngineError> {
+    pub fn check_fired(
+        &mut self,
+        send: SendRecord,
+        entry: Option<Arc<CampaignEntry>>,
+    ) -> Result<Option<ReadyToDispatch>, EngineError> {
         let Some(entry) = entry else {
-            self.end_send(send, Outcome::CampaignStopped, "the campaign was deleted".into(), None)?;
+            self.end_send(
+                send,
+                Outcome::CampaignStopped,
+                "the campaign was deleted".into(),
+                None,
+            )?;
             return Ok(None);
         };
         let campaign = entry.campaign.clone();
@@ -406,7 +450,13 @@ impl<'e> UserTx<'e> {
                 send.due = to;
                 let cid = send.campaign_id.clone();
                 let sid = send.send_id.clone();
-                if let Some(p) = self.pair_mut(&cid)?.state.pending.iter_mut().find(|p| p.send_id == sid) {
+                if let Some(p) = self
+                    .pair_mut(&cid)?
+                    .state
+                    .pending
+                    .iter_mut()
+                    .find(|p| p.send_id == sid)
+                {
                     p.due = to;
                 }
                 self.timers_new.push((sid.clone(), to));
@@ -428,7 +478,12 @@ impl<'e> UserTx<'e> {
             SendVerdict::ControlGroup => {
                 let cid = send.campaign_id.clone();
                 let pct = campaign.def.audience.control_group_percent;
-                self.end_send(send, Outcome::ControlGroup, format!("withheld: the user is in the {pct}% control group (R-A4)"), None)?;
+                self.end_send(
+                    send,
+                    Outcome::ControlGroup,
+                    format!("withheld: the user is in the {pct}% control group (R-A4)"),
+                    None,
+                )?;
                 self.produce(
                     Event::new(
                         EventKind::CampaignInteraction {
@@ -449,9 +504,15 @@ impl<'e> UserTx<'e> {
                 let mut send = send;
                 send.attempts += 1;
                 send.first_attempt_at.get_or_insert(self.now);
-                send.state = SendState::Dispatching { attempt: send.attempts };
+                send.state = SendState::Dispatching {
+                    attempt: send.attempts,
+                };
                 self.sends.insert(send.send_id.clone(), send.clone());
-                Ok(Some(ReadyToDispatch { send, entry, content }))
+                Ok(Some(ReadyToDispatch {
+                    send,
+                    entry,
+                    content,
+                }))
             }
         }
     }
@@ -487,10 +548,19 @@ impl<'e> UserTx<'e> {
             content,
         };
         self.extra.put(keys::outbox(seq), &out);
-        self.extra
-            .put_raw(keys::key(keys::kind::OUTBOX_BY_SEND, &[&send.send_id]), seq.to_be_bytes().to_vec());
-        *self.counters(&cid).sent_via.entry(via.to_string()).or_default() += 1;
-        self.profile.record_sent(SentRecord { channel, at: self.now });
+        self.extra.put_raw(
+            keys::key(keys::kind::OUTBOX_BY_SEND, &[&send.send_id]),
+            seq.to_be_bytes().to_vec(),
+        );
+        *self
+            .counters(&cid)
+            .sent_via
+            .entry(via.to_string())
+            .or_default() += 1;
+        self.profile.record_sent(SentRecord {
+            channel,
+            at: self.now,
+        });
         self.profile_dirty = true;
         let detail = if provider_id.is_empty() || provider_id == send.send_id {
             format!("accepted by {via}")
@@ -508,7 +578,12 @@ impl<'e> UserTx<'e> {
         if let Some(interaction) = received {
             self.produce(
                 Event::new(
-                    EventKind::CampaignInteraction { campaign_id: cid, interaction, button_id: None, alias: None },
+                    EventKind::CampaignInteraction {
+                        campaign_id: cid,
+                        interaction,
+                        button_id: None,
+                        alias: None,
+                    },
                     self.now,
                     Source::Service,
                 ),
@@ -519,7 +594,12 @@ impl<'e> UserTx<'e> {
     }
 
     /// Plans another attempt of a send (R-X3): same id, later due.
-    pub fn plan_retry(&mut self, mut send: SendRecord, at: DateTime<Utc>, why: String) -> Result<(), EngineError> {
+    pub fn plan_retry(
+        &mut self,
+        mut send: SendRecord,
+        at: DateTime<Utc>,
+        why: String,
+    ) -> Result<(), EngineError> {
         send.state = SendState::Pending;
         send.due = at;
         let cid = send.campaign_id.clone();
@@ -575,20 +655,33 @@ impl<'e> UserTx<'e> {
     fn deletion_writes(&mut self, w: &mut crate::store::WriteSet) -> Result<(), EngineError> {
         w.remove(keys::profile(&self.external_id));
         if let Some(e) = &self.original_email {
-            w.remove(keys::key(keys::kind::BY_EMAIL, &[&e.to_lowercase(), &self.external_id]));
+            w.remove(keys::key(
+                keys::kind::BY_EMAIL,
+                &[&e.to_lowercase(), &self.external_id],
+            ));
         }
         if let Some(p) = &self.original_phone {
-            w.remove(keys::key(keys::kind::BY_PHONE, &[&crate::engine::normalize_phone(p), &self.external_id]));
+            w.remove(keys::key(
+                keys::kind::BY_PHONE,
+                &[&crate::engine::normalize_phone(p), &self.external_id],
+            ));
         }
         for kind in [keys::kind::IN_APP, keys::kind::CARD] {
-            for k in self.eng.store.scan_keys(&keys::prefix(kind, &[&self.external_id])) {
+            for k in self
+                .eng
+                .store
+                .scan_keys(&keys::prefix(kind, &[&self.external_id]))
+            {
                 w.remove(k?.to_vec());
             }
         }
         for entry in self.eng.registry.all() {
             let cid = &entry.record.id;
             w.remove(keys::pair(cid, &self.external_id));
-            for k in self.eng.store.scan_keys(&keys::prefix(keys::kind::JOURNAL, &[cid, &self.external_id])) {
+            for k in self.eng.store.scan_keys(&keys::prefix(
+                keys::kind::JOURNAL,
+                &[cid, &self.external_id],
+            )) {
                 w.remove(k?.to_vec());
             }
         }
@@ -597,10 +690,13 @@ impl<'e> UserTx<'e> {
 
     /// Writes the unit: timers first, then every record in one atomic
     /// batch, then timer cancellations. Not flushed: the caller decides.
-    pub fn commit(mut self) -> Result<(), EngineError> {
+    pub async fn commit(mut self) -> Result<(), EngineError> {
         // 1. timers (a timer without its records is an orphan the fire path drops)
         if !self.timers_new.is_empty() {
-            self.eng.timers.schedule(&self.timers_new, &self.external_id)?;
+            self.eng
+                .timers
+                .schedule(&self.timers_new, &self.external_id)
+                .await?;
         }
         // 2. records
         let mut w = std::mem::take(&mut self.extra);
@@ -612,19 +708,37 @@ impl<'e> UserTx<'e> {
             let new_email = self.profile.email().map(str::to_string);
             if new_email != self.original_email {
                 if let Some(old) = &self.original_email {
-                    w.remove(keys::key(keys::kind::BY_EMAIL, &[&old.to_lowercase(), &self.external_id]));
+                    w.remove(keys::key(
+                        keys::kind::BY_EMAIL,
+                        &[&old.to_lowercase(), &self.external_id],
+                    ));
                 }
                 if let Some(new) = &new_email {
-                    w.put_raw(keys::key(keys::kind::BY_EMAIL, &[&new.to_lowercase(), &self.external_id]), Vec::new());
+                    w.put_raw(
+                        keys::key(
+                            keys::kind::BY_EMAIL,
+                            &[&new.to_lowercase(), &self.external_id],
+                        ),
+                        Vec::new(),
+                    );
                 }
             }
             let new_phone = self.profile.phone().map(str::to_string);
             if new_phone != self.original_phone {
                 if let Some(old) = &self.original_phone {
-                    w.remove(keys::key(keys::kind::BY_PHONE, &[&crate::engine::normalize_phone(old), &self.external_id]));
+                    w.remove(keys::key(
+                        keys::kind::BY_PHONE,
+                        &[&crate::engine::normalize_phone(old), &self.external_id],
+                    ));
                 }
                 if let Some(new) = &new_phone {
-                    w.put_raw(keys::key(keys::kind::BY_PHONE, &[&crate::engine::normalize_phone(new), &self.external_id]), Vec::new());
+                    w.put_raw(
+                        keys::key(
+                            keys::kind::BY_PHONE,
+                            &[&crate::engine::normalize_phone(new), &self.external_id],
+                        ),
+                        Vec::new(),
+                    );
                 }
             }
             w.put(keys::profile(&self.external_id), &self.profile);
@@ -649,12 +763,15 @@ impl<'e> UserTx<'e> {
         let stripe = self.eng.stripe_of(&self.external_id);
         for (cid, delta) in &self.counters {
             let total = self.eng.add_counters(cid, stripe, delta)?;
-            w.put(keys::with_seq(keys::key(keys::kind::STATS, &[cid]), u64::from(stripe)), &total);
+            w.put(
+                keys::with_seq(keys::key(keys::kind::STATS, &[cid]), u64::from(stripe)),
+                &total,
+            );
         }
         self.eng.store.apply(w)?;
         // 3. cancellations
         if !self.timers_cancel.is_empty() {
-            self.eng.timers.cancel(&self.timers_cancel)?;
+            self.eng.timers.cancel(&self.timers_cancel).await?;
         }
         for o in &self.outcome_metrics {
             metrics::counter!("triggerd_outcomes_total", "outcome" => o.as_str()).increment(1);

@@ -19,16 +19,21 @@ impl Engine {
             if !keys::valid_id(id) {
                 continue;
             }
-            let _lock = self.lock_user(id);
+            let _lock = self.lock_user(id).await;
             let mut tx = UserTx::load(self, id, self.clock.now())?;
             if !tx.profile_existed() {
                 continue;
             }
             for send in tx.all_pending()? {
-                tx.end_send(send, Outcome::UserDeleted, "the user was deleted".into(), None)?;
+                tx.end_send(
+                    send,
+                    Outcome::UserDeleted,
+                    "the user was deleted".into(),
+                    None,
+                )?;
             }
             tx.delete_user();
-            tx.commit()?;
+            tx.commit().await?;
             deleted += 1;
         }
         self.commit_point().await?;
@@ -58,14 +63,24 @@ impl Engine {
         let prefix = keys::prefix(kind, &[&norm]);
         self.store
             .scan_keys(&prefix)
-            .map(|k| k.map(|k| String::from_utf8_lossy(&k[prefix.len()..]).into_owned()).map_err(EngineError::from))
+            .map(|k| {
+                k.map(|k| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+                    .map_err(EngineError::from)
+            })
             .collect()
     }
 
     /// `/subscription/status/set`: sets one group's state for users given
     /// by id, email or phone (each change is a `subscription_group_changed`
     /// event).
-    pub async fn set_subscription(&self, group: &str, state: GroupState, ids: &[String], emails: &[String], phones: &[String]) -> Result<usize, EngineError> {
+    pub async fn set_subscription(
+        &self,
+        group: &str,
+        state: GroupState,
+        ids: &[String],
+        emails: &[String],
+        phones: &[String],
+    ) -> Result<usize, EngineError> {
         let mut users: Vec<String> = ids.iter().filter(|i| keys::valid_id(i)).cloned().collect();
         for e in emails {
             users.extend(self.users_by_contact(keys::kind::BY_EMAIL, e)?);
@@ -77,13 +92,13 @@ impl Engine {
         users.dedup();
         let now = self.clock.now();
         for id in &users {
-            let _lock = self.lock_user(id);
+            let _lock = self.lock_user(id).await;
             let mut tx = UserTx::load(self, id, now)?;
             tx.touch_profile();
             if let Some(kind) = tx.profile.set_group(group, state) {
                 tx.process_event(Event::new(kind, now, Source::Rest))?;
             }
-            tx.commit()?;
+            tx.commit().await?;
         }
         self.commit_point().await?;
         Ok(users.len())
@@ -100,9 +115,7 @@ pub fn export_profile(p: &Profile) -> Value {
         }
     }
     m.insert("custom_attributes".into(), Value::Object(p.custom.clone()));
-    let stats = |name: &str, s: &crate::store::profile::EventStats| {
-        json!({"name": name, "count": s.count, "first": fmt_instant(s.first), "last": fmt_instant(s.last)})
-    };
+    let stats = |name: &str, s: &crate::store::profile::EventStats| json!({"name": name, "count": s.count, "first": fmt_instant(s.first), "last": fmt_instant(s.last)});
     let events: Vec<Value> = p
         .events
         .iter()
@@ -110,11 +123,18 @@ pub fn export_profile(p: &Profile) -> Value {
         .map(|(n, s)| stats(n, s))
         .collect();
     m.insert("custom_events".into(), Value::Array(events));
-    m.insert("purchases".into(), Value::Array(p.purchases.iter().map(|(n, s)| stats(n, s)).collect()));
+    m.insert(
+        "purchases".into(),
+        Value::Array(p.purchases.iter().map(|(n, s)| stats(n, s)).collect()),
+    );
     if let Some(s) = p.events.get("session_start") {
         m.insert("total_sessions".into(), json!(s.count));
     }
-    m.entry("subscription_groups").or_insert_with(|| Value::Array(Vec::new()));
-    m.insert("created_at".into(), Value::String(fmt_instant(p.created_at)));
+    m.entry("subscription_groups")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    m.insert(
+        "created_at".into(),
+        Value::String(fmt_instant(p.created_at)),
+    );
     Value::Object(m)
 }

@@ -58,7 +58,10 @@ mod tests {
 
     #[test]
     fn round_trip_with_format_byte() {
-        let r = Rec { a: 7, b: serde_json::json!({"x":[1,2]}) };
+        let r = Rec {
+            a: 7,
+            b: serde_json::json!({"x":[1,2]}),
+        };
         let bytes = encode(&r);
         assert_eq!(bytes[0], FORMAT_JSON_V1);
         let back: Rec = decode(&bytes).expect("decodes");
@@ -68,7 +71,13 @@ mod tests {
     #[test]
     fn unknown_format_and_garbage_are_errors() {
         assert!(matches!(decode::<Rec>(&[]), Err(CodecError::Empty)));
-        assert!(matches!(decode::<Rec>(&[9, b'{', b'}']), Err(CodecError::UnknownFormat(9))));
-        assert!(matches!(decode::<Rec>(&[1, b'x']), Err(CodecError::Body(_))));
+        assert!(matches!(
+            decode::<Rec>(&[9, b'{', b'}']),
+            Err(CodecError::UnknownFormat(9))
+        ));
+        assert!(matches!(
+            decode::<Rec>(&[1, b'x']),
+            Err(CodecError::Body(_))
+        ));
     }
 }

@@ -35,6 +35,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     db: sled::Db,
     data: sled::Tree,
+    group: triggerd_scheduler::GroupCommit,
 }
 
 /// Writes collected while processing, applied atomically by [`Store::apply`].
@@ -93,7 +94,20 @@ impl Store {
     /// Wraps an already open database.
     pub fn from_db(db: sled::Db) -> Result<Store> {
         let data = db.open_tree("data")?;
-        Ok(Store { db, data })
+        let group = triggerd_scheduler::GroupCommit::new(db.clone());
+        Ok(Store { db, data, group })
+    }
+
+    /// The group commit shared by every writer of the database (the
+    /// scheduler included): concurrent flushes become one, and every write
+    /// runs under its sled-stall watchdog.
+    pub fn group(&self) -> &triggerd_scheduler::GroupCommit {
+        &self.group
+    }
+
+    /// Returns once every write made before the call is on disk (R-K1).
+    pub async fn flush(&self) -> Result<(), triggerd_scheduler::Error> {
+        self.group.flush().await
     }
 
     /// The database, for the scheduler's trees and flushes.
@@ -143,17 +157,22 @@ impl Store {
     }
 
     /// Every decodable record under `prefix`, in key order.
-    pub fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, T)>> + '_ {
-        self.data.scan_prefix(prefix).filter_map(move |item| match item {
-            Err(e) => Some(Err(StoreError::from(e))),
-            Ok((k, v)) => match codec::decode::<T>(&v) {
-                Ok(t) => Some(Ok((k, t))),
-                Err(e) => match self.quarantine(&k, &v, &e) {
-                    Ok(()) => None,
-                    Err(e) => Some(Err(e)),
+    pub fn scan<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(sled::IVec, T)>> + '_ {
+        self.data
+            .scan_prefix(prefix)
+            .filter_map(move |item| match item {
+                Err(e) => Some(Err(StoreError::from(e))),
+                Ok((k, v)) => match codec::decode::<T>(&v) {
+                    Ok(t) => Some(Ok((k, t))),
+                    Err(e) => match self.quarantine(&k, &v, &e) {
+                        Ok(()) => None,
+                        Err(e) => Some(Err(e)),
+                    },
                 },
-            },
-        })
+            })
     }
 
     /// Keys under `prefix` from `start` (inclusive) onwards, in key order.
@@ -165,7 +184,11 @@ impl Store {
         let prefix = prefix.to_vec();
         self.data
             .range(start.to_vec()..)
-            .take_while(move |item| item.as_ref().map(|(k, _)| k.starts_with(&prefix)).unwrap_or(true))
+            .take_while(move |item| {
+                item.as_ref()
+                    .map(|(k, _)| k.starts_with(&prefix))
+                    .unwrap_or(true)
+            })
             .filter_map(move |item| match item {
                 Err(e) => Some(Err(StoreError::from(e))),
                 Ok((k, v)) => codec::decode::<T>(&v).ok().map(|t| Ok((k, t))),
@@ -174,7 +197,9 @@ impl Store {
 
     /// Keys only, under `prefix`.
     pub fn scan_keys(&self, prefix: &[u8]) -> impl Iterator<Item = Result<sled::IVec>> + '_ {
-        self.data.scan_prefix(prefix).map(|r| r.map(|(k, _)| k).map_err(StoreError::from))
+        self.data
+            .scan_prefix(prefix)
+            .map(|r| r.map(|(k, _)| k).map_err(StoreError::from))
     }
 
     /// The last record under `prefix`.
@@ -193,7 +218,8 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
-        self.data.apply_batch(writes.batch)?;
+        let data = &self.data;
+        self.group.write(|| data.apply_batch(writes.batch))?;
         Ok(())
     }
 
@@ -218,7 +244,10 @@ mod tests {
         assert!(!store.contains(&key).expect("reads"));
         let mut q = vec![keys::kind::QUARANTINE];
         q.extend_from_slice(&key);
-        assert!(store.contains(&q).expect("reads"), "raw bytes kept under quarantine");
+        assert!(
+            store.contains(&q).expect("reads"),
+            "raw bytes kept under quarantine"
+        );
     }
 
     #[test]

@@ -9,9 +9,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use triggerd_core::event::{
-    EventKind, GroupState, SubscriptionChannel, SubscriptionState,
-};
+use triggerd_core::event::{EventKind, GroupState, SubscriptionChannel, SubscriptionState};
 use triggerd_core::freqcap::SentRecord;
 use triggerd_core::segment::ProfileView;
 
@@ -192,7 +190,9 @@ pub fn validate_attributes(attrs: &Map<String, Value>) -> Result<(), AttributeEr
                         _ => {
                             return Err(AttributeError::BadValue {
                                 field: k.clone(),
-                                reason: "each entry needs subscription_group_id and subscription_state".into(),
+                                reason:
+                                    "each entry needs subscription_group_id and subscription_state"
+                                        .into(),
                             });
                         }
                     }
@@ -201,7 +201,9 @@ pub fn validate_attributes(attrs: &Map<String, Value>) -> Result<(), AttributeEr
             "push_tokens" if !v.is_null() => {
                 let ok = v.as_array().is_some_and(|a| {
                     a.iter().all(|t| {
-                        t.get("token").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+                        t.get("token")
+                            .and_then(Value::as_str)
+                            .is_some_and(|s| !s.is_empty())
                             && matches!(
                                 t.get("platform").and_then(Value::as_str),
                                 Some("ios" | "android" | "web")
@@ -228,20 +230,29 @@ fn apply_op(current: Option<&Value>, op: &Value) -> Option<Value> {
             if let Some(n) = obj.get("inc") {
                 let base = current.and_then(Value::as_f64).unwrap_or(0.0);
                 let add = n.as_f64().unwrap_or(0.0);
-                let both_int = current.is_none_or(|c| c.is_i64() || c.is_u64()) && (n.is_i64() || n.is_u64());
+                let both_int =
+                    current.is_none_or(|c| c.is_i64() || c.is_u64()) && (n.is_i64() || n.is_u64());
                 return Some(if both_int {
-                    Value::from(current.and_then(Value::as_i64).unwrap_or(0) + n.as_i64().unwrap_or(0))
+                    Value::from(
+                        current.and_then(Value::as_i64).unwrap_or(0) + n.as_i64().unwrap_or(0),
+                    )
                 } else {
                     serde_json::Number::from_f64(base + add).map_or(Value::Null, Value::Number)
                 });
             }
             if let Some(Value::Array(items)) = obj.get("add") {
-                let mut arr = current.and_then(Value::as_array).cloned().unwrap_or_default();
+                let mut arr = current
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 arr.extend(items.iter().cloned());
                 return Some(Value::Array(arr));
             }
             if let Some(Value::Array(items)) = obj.get("remove") {
-                let mut arr = current.and_then(Value::as_array).cloned().unwrap_or_default();
+                let mut arr = current
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 arr.retain(|x| !items.contains(x));
                 return Some(Value::Array(arr));
             }
@@ -287,7 +298,11 @@ impl Profile {
     /// events). Returns the events the changes produce: `email_added`
     /// (R-T4), `custom_attribute_changed`, `subscription_state_changed`,
     /// `subscription_group_changed`.
-    pub fn apply_attributes(&mut self, attrs: &Map<String, Value>, now: DateTime<Utc>) -> Vec<DerivedEvent> {
+    pub fn apply_attributes(
+        &mut self,
+        attrs: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Vec<DerivedEvent> {
         let mut derived = Vec::new();
         for (k, v) in attrs {
             match k.as_str() {
@@ -310,14 +325,21 @@ impl Profile {
                     }
                     match name {
                         "email" => {
-                            let was_absent = before.as_ref().is_none_or(|b| b.is_null() || b.as_str() == Some(""));
-                            let now_set = after.as_ref().and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+                            let was_absent = before
+                                .as_ref()
+                                .is_none_or(|b| b.is_null() || b.as_str() == Some(""));
+                            let now_set = after
+                                .as_ref()
+                                .and_then(Value::as_str)
+                                .is_some_and(|s| !s.is_empty());
                             if was_absent && now_set {
                                 derived.push(EventKind::EmailAdded);
                             }
                         }
                         "email_subscribe" | "push_subscribe" => {
-                            if let Some(to) = after.as_ref().and_then(|a| parse_sub_state(name, a).ok()) {
+                            if let Some(to) =
+                                after.as_ref().and_then(|a| parse_sub_state(name, a).ok())
+                            {
                                 let channel = if name == "email_subscribe" {
                                     SubscriptionChannel::Email
                                 } else {
@@ -369,7 +391,8 @@ impl Profile {
             tokens.retain(|x| x.get("token") != tok);
             tokens.push(t.clone());
         }
-        self.attributes.insert("push_tokens".into(), Value::Array(tokens));
+        self.attributes
+            .insert("push_tokens".into(), Value::Array(tokens));
     }
 
     /// Removes a push token the provider reported unregistered.
@@ -406,8 +429,11 @@ impl Profile {
             .cloned()
             .unwrap_or_default();
         groups.retain(|g| g.get("subscription_group_id").and_then(Value::as_str) != Some(group_id));
-        groups.push(serde_json::json!({"subscription_group_id": group_id, "subscription_state": state}));
-        self.attributes.insert("subscription_groups".into(), Value::Array(groups));
+        groups.push(
+            serde_json::json!({"subscription_group_id": group_id, "subscription_state": state}),
+        );
+        self.attributes
+            .insert("subscription_groups".into(), Value::Array(groups));
         Some(EventKind::SubscriptionGroupChanged {
             group_id: group_id.to_string(),
             to,
@@ -421,8 +447,14 @@ impl Profile {
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
-                    .filter(|g| g.get("subscription_state").and_then(Value::as_str) == Some("subscribed"))
-                    .filter_map(|g| g.get("subscription_group_id").and_then(Value::as_str).map(str::to_string))
+                    .filter(|g| {
+                        g.get("subscription_state").and_then(Value::as_str) == Some("subscribed")
+                    })
+                    .filter_map(|g| {
+                        g.get("subscription_group_id")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -469,7 +501,11 @@ impl Profile {
     /// Engagement instants within 90 days before `t` (R-D3).
     pub fn engagement_before(&self, t: DateTime<Utc>) -> Vec<DateTime<Utc>> {
         let since = t - Duration::days(90);
-        self.engagement.iter().copied().filter(|x| *x >= since && *x <= t).collect()
+        self.engagement
+            .iter()
+            .copied()
+            .filter(|x| *x >= since && *x <= t)
+            .collect()
     }
 
     /// Notes a message sent (R-F1), keeping a bounded history.
@@ -483,7 +519,10 @@ impl Profile {
     /// Standard attributes plus `external_id`, as the template sees them.
     pub fn template_attributes(&self) -> Map<String, Value> {
         let mut m = self.attributes.clone();
-        m.insert("external_id".into(), Value::String(self.external_id.clone()));
+        m.insert(
+            "external_id".into(),
+            Value::String(self.external_id.clone()),
+        );
         m
     }
 }
@@ -521,7 +560,9 @@ mod tests {
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid")
+        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+            .single()
+            .expect("valid")
     }
 
     fn obj(v: Value) -> Map<String, Value> {
@@ -543,8 +584,14 @@ mod tests {
     #[test]
     fn braze_operations_inc_add_remove_null() {
         let mut p = Profile::new("u1", now());
-        p.apply_attributes(&obj(json!({"visits":{"inc":1},"cart_items":{"add":["a","b"]}})), now());
-        p.apply_attributes(&obj(json!({"visits":{"inc":2},"cart_items":{"remove":["a"]},"nickname":"x"})), now());
+        p.apply_attributes(
+            &obj(json!({"visits":{"inc":1},"cart_items":{"add":["a","b"]}})),
+            now(),
+        );
+        p.apply_attributes(
+            &obj(json!({"visits":{"inc":2},"cart_items":{"remove":["a"]},"nickname":"x"})),
+            now(),
+        );
         assert_eq!(p.custom["visits"], json!(3));
         assert_eq!(p.custom["cart_items"], json!(["b"]));
         p.apply_attributes(&obj(json!({"nickname":null})), now());
@@ -559,12 +606,18 @@ mod tests {
                 "subscription_groups":[{"subscription_group_id":"g","subscription_state":"subscribed"}]})),
             now(),
         );
-        assert!(ev.contains(&EventKind::CustomAttributeChanged { attribute: "tier".into(), to: json!("gold") }));
+        assert!(ev.contains(&EventKind::CustomAttributeChanged {
+            attribute: "tier".into(),
+            to: json!("gold")
+        }));
         assert!(ev.contains(&EventKind::SubscriptionStateChanged {
             channel: SubscriptionChannel::Email,
             to: SubscriptionState::Unsubscribed
         }));
-        assert!(ev.contains(&EventKind::SubscriptionGroupChanged { group_id: "g".into(), to: GroupState::Subscribed }));
+        assert!(ev.contains(&EventKind::SubscriptionGroupChanged {
+            group_id: "g".into(),
+            to: GroupState::Subscribed
+        }));
         assert_eq!(p.group_state("g"), Some(GroupState::Subscribed));
         let again = p.apply_attributes(&obj(json!({"tier":"gold"})), now());
         assert!(again.is_empty(), "same value is no change");
@@ -574,8 +627,18 @@ mod tests {
     fn invalid_attribute_objects_are_refused() {
         assert!(validate_attributes(&obj(json!({"time_zone":"Mars/Olympus"}))).is_err());
         assert!(validate_attributes(&obj(json!({"email_subscribe":"maybe"}))).is_err());
-        assert!(validate_attributes(&obj(json!({"push_tokens":[{"token":"t","platform":"nokia"}]}))).is_err());
-        assert!(validate_attributes(&obj(json!({"time_zone":"Europe/Paris","email_subscribe":"opted_in"}))).is_ok());
+        assert!(
+            validate_attributes(&obj(
+                json!({"push_tokens":[{"token":"t","platform":"nokia"}]})
+            ))
+            .is_err()
+        );
+        assert!(
+            validate_attributes(&obj(
+                json!({"time_zone":"Europe/Paris","email_subscribe":"opted_in"})
+            ))
+            .is_ok()
+        );
     }
 
     #[test]
@@ -583,14 +646,19 @@ mod tests {
         let mut p = Profile::new("u1", now());
         for h in [1, 2, 30] {
             let e = triggerd_core::Event::new(
-                EventKind::CustomEvent { name: "registration".into() },
+                EventKind::CustomEvent {
+                    name: "registration".into(),
+                },
                 now() - Duration::hours(h),
                 triggerd_core::Source::Rest,
             );
             p.record_event(&e);
         }
         assert_eq!(p.event_count("registration", None), 3);
-        assert_eq!(p.event_count("registration", Some(now() - Duration::hours(24))), 2);
+        assert_eq!(
+            p.event_count("registration", Some(now() - Duration::hours(24))),
+            2
+        );
         assert_eq!(p.event_count("other", None), 0);
     }
 }

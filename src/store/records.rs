@@ -255,7 +255,11 @@ mod tests {
 
     #[test]
     fn r_p6_geofence_contains_by_distance() {
-        let paris = Geofence { lat: 48.8566, lon: 2.3522, radius_m: 1000.0 };
+        let paris = Geofence {
+            lat: 48.8566,
+            lon: 2.3522,
+            radius_m: 1000.0,
+        };
         assert!(paris.contains(48.8566, 2.3522));
         assert!(paris.contains(48.86, 2.35)); // ~400 m away
         assert!(!paris.contains(48.88, 2.35)); // ~2.6 km away

@@ -1,0 +1,166 @@
+//! Public tracking routes (no API key; signed tokens instead, R-P2): the
+//! open pixel, click redirects, unsubscribe links, SMS short links (R-P3),
+//! inbound SMS/WhatsApp (Twilio form, `X-Twilio-Signature` checked when an
+//! auth token is configured) and geofence definitions.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use triggerd_gateway::{TrackKind, TrackingClaims};
+
+use super::{AppState, engine_error};
+use crate::api::{ApiError, ApiJson, ApiResult};
+use crate::store::records::Geofence;
+
+/// A transparent 1×1 GIF.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+fn verify(st: &AppState, token: &str, kind: TrackKind) -> ApiResult<TrackingClaims> {
+    let signer = st
+        .engine
+        .gateway
+        .gateway()
+        .tracking()
+        .ok_or_else(|| ApiError::not_found("tracking is not configured"))?;
+    signer
+        .verify_kind(token, kind)
+        .map_err(|e| ApiError::not_found(format!("invalid tracking link: {e}")))
+}
+
+/// `GET /t/o/{token}`: records the open, answers the pixel.
+pub async fn open(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let claims = verify(&st, &token, TrackKind::Open)?;
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    st.engine
+        .track_open(&claims.send_id, ua)
+        .await
+        .map_err(engine_error)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store, max-age=0"),
+        ],
+        PIXEL,
+    )
+        .into_response())
+}
+
+/// `GET /t/c/{token}`: records the click, redirects to the link.
+pub async fn click(State(st): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+    let claims = verify(&st, &token, TrackKind::Click)?;
+    let url = claims
+        .url
+        .clone()
+        .ok_or_else(|| ApiError::not_found("tracking link without target"))?;
+    st.engine
+        .track_click(&claims.send_id, claims.alias.clone())
+        .await
+        .map_err(engine_error)?;
+    Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response())
+}
+
+/// `GET|POST /t/u/{token}`: one-click unsubscribe from email.
+pub async fn unsubscribe(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<ApiJson<Value>> {
+    let claims = verify(&st, &token, TrackKind::Unsubscribe)?;
+    st.engine
+        .unsubscribe_email(&claims.external_id)
+        .await
+        .map_err(engine_error)?;
+    Ok(ApiJson(json!({"message": "success", "unsubscribed": true})))
+}
+
+/// `GET /s/{code}`: follows an SMS short link.
+pub async fn short_link(
+    State(st): State<AppState>,
+    Path(code): Path<String>,
+) -> ApiResult<Response> {
+    match st
+        .engine
+        .follow_short_link(&code)
+        .await
+        .map_err(engine_error)?
+    {
+        Some(url) => Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response()),
+        None => Err(ApiError::not_found("no such short link")),
+    }
+}
+
+/// `POST /inbound/sms`: a Twilio-style form (`From`, `To`, `Body`).
+pub async fn inbound_sms(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    if let Some(token) = &st.twilio_auth_token {
+        let sig = headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let url = format!("{}/inbound/sms", st.public_url);
+        if !triggerd_gateway::twilio_signature::verify(token, &url, &params, sig) {
+            return Err(ApiError::Forbidden("invalid X-Twilio-Signature".into()));
+        }
+    }
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let from = get("From").ok_or_else(|| ApiError::bad_request("From is required"))?;
+    let text = get("Body").unwrap_or_default();
+    st.engine
+        .inbound_message(&from, &text)
+        .await
+        .map_err(engine_error)?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
+    )
+        .into_response())
+}
+
+/// `PUT /geofences/{id}` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeofenceBody {
+    /// Latitude of the centre.
+    pub lat: f64,
+    /// Longitude of the centre.
+    pub lon: f64,
+    /// Radius in metres.
+    pub radius_m: f64,
+}
+
+/// `PUT /geofences/{id}` (R-P6).
+pub async fn put_geofence(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<GeofenceBody>,
+) -> ApiResult<ApiJson<Value>> {
+    st.engine
+        .put_geofence(
+            &id,
+            Geofence {
+                lat: b.lat,
+                lon: b.lon,
+                radius_m: b.radius_m,
+            },
+        )
+        .await
+        .map_err(engine_error)?;
+    Ok(ApiJson(json!({"id": id, "message": "success"})))
+}
