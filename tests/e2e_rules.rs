@@ -24,15 +24,26 @@ async fn r_t3_seed_cart_value_between_100_and_200() {
     });
     d.campaign("cart", def).await;
     for (u, v) in [("in", 150), ("low", 99), ("high", 250), ("edge", 200)] {
-        d.attrs(u, json!({"email": format!("{u}@example.com")})).await;
-        d.event(u, "abandoned_cart", "2026-01-05T08:00:00Z", json!({"cart_value": v})).await;
+        d.attrs(u, json!({"email": format!("{u}@example.com")}))
+            .await;
+        d.event(
+            u,
+            "abandoned_cart",
+            "2026-01-05T08:00:00Z",
+            json!({"cart_value": v}),
+        )
+        .await;
     }
     assert_eq!(d.advance_to("2026-01-05T09:00:00Z").await, 2);
     let out = d.outbox("?campaign_id=cart").await;
-    let mut users: Vec<_> = out.iter().map(|m| m["external_id"].as_str().unwrap_or("").to_string()).collect();
+    let mut users: Vec<_> = out
+        .iter()
+        .map(|m| m["external_id"].as_str().unwrap_or("").to_string())
+        .collect();
     users.sort();
     assert_eq!(users, ["edge", "in"]);
-    let subject = out.iter().find(|m| m["external_id"] == "in").expect("in")["content"]["subject"].clone();
+    let subject =
+        out.iter().find(|m| m["external_id"] == "in").expect("in")["content"]["subject"].clone();
     assert_eq!(subject, "You left 150$ behind");
     let e = d.explain("cart", "high").await;
     assert_eq!(e["verdict"], "not_sent");
@@ -50,7 +61,10 @@ async fn r_t7_registration_and_gender_in_one_request() {
     let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
     d.campaign(
         "welcome",
-        email_campaign("registration", json!({"audience":{"segment":{"attribute":"gender","op":"eq","value":"M"}}})),
+        email_campaign(
+            "registration",
+            json!({"audience":{"segment":{"attribute":"gender","op":"eq","value":"M"}}}),
+        ),
     )
     .await;
     // Attributes and the event in the same request: attributes apply first (R-T7, R-A2).
@@ -61,9 +75,11 @@ async fn r_t7_registration_and_gender_in_one_request() {
     .await;
     assert_eq!(d.advance_to("2026-01-05T08:00:01Z").await, 1);
     assert_eq!(d.explain("welcome", "u1").await["verdict"], "sent");
-    d.track(json!({"attributes":[{"external_id":"u2","gender":"F","email":"u2@example.com"}],
-                   "events":[{"external_id":"u2","name":"registration"}]}))
-        .await;
+    d.track(
+        json!({"attributes":[{"external_id":"u2","gender":"F","email":"u2@example.com"}],
+                   "events":[{"external_id":"u2","name":"registration"}]}),
+    )
+    .await;
     assert_eq!(d.timeline("welcome", "u2").await, ["not_in_segment"]);
 }
 
@@ -72,22 +88,45 @@ async fn r_e6_abandoned_cart_cancelled_by_purchase_of_that_cart() {
     let dir = tmp();
     let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
     let def: serde_json::Value =
-        serde_json::from_str(include_str!("../examples/campaigns/abandoned_cart.json")).expect("example");
+        serde_json::from_str(include_str!("../examples/campaigns/abandoned_cart.json"))
+            .expect("example");
     d.campaign("cart", def).await;
-    d.attrs("u1", json!({"email":"u1@gmail.com","first_name":"Ann"})).await;
-    d.event("u1", "abandoned_cart", "2026-01-05T08:00:00Z", json!({"cart_value":150,"cart_id":"A"})).await;
-    d.event("u1", "abandoned_cart", "2026-01-05T08:01:00Z", json!({"cart_value":120,"cart_id":"B"})).await;
-    d.advance_to("2026-01-05T08:30:00Z").await;
-    d.track(json!({"purchases":[{"external_id":"u1","product_id":"sku","price":150,
-        "time":"2026-01-05T08:30:00Z","properties":{"cart_id":"A"}}]}))
+    d.attrs("u1", json!({"email":"u1@gmail.com","first_name":"Ann"}))
         .await;
-    assert_eq!(d.advance_to("2026-01-05T10:00:00Z").await, 1, "only cart B's reminder fires");
+    d.event(
+        "u1",
+        "abandoned_cart",
+        "2026-01-05T08:00:00Z",
+        json!({"cart_value":150,"cart_id":"A"}),
+    )
+    .await;
+    d.event(
+        "u1",
+        "abandoned_cart",
+        "2026-01-05T08:01:00Z",
+        json!({"cart_value":120,"cart_id":"B"}),
+    )
+    .await;
+    d.advance_to("2026-01-05T08:30:00Z").await;
+    d.track(
+        json!({"purchases":[{"external_id":"u1","product_id":"sku","price":150,
+        "time":"2026-01-05T08:30:00Z","properties":{"cart_id":"A"}}]}),
+    )
+    .await;
+    assert_eq!(
+        d.advance_to("2026-01-05T10:00:00Z").await,
+        1,
+        "only cart B's reminder fires"
+    );
     let out = d.outbox("?external_id=u1").await;
     assert_eq!(out.len(), 1);
     assert_eq!(out[0]["content"]["subject"], "You left 120$ behind");
     let tl = d.timeline("cart", "u1").await;
     assert!(tl.contains(&"cancelled_by_exception".to_string()), "{tl:?}");
-    assert_eq!(d.stats("cart").await["outcomes"]["cancelled_by_exception"], 1);
+    assert_eq!(
+        d.stats("cart").await["outcomes"]["cancelled_by_exception"],
+        1
+    );
 }
 
 #[tokio::test]
@@ -104,39 +143,74 @@ async fn r_e4_seed_trigger_at_5_min_and_exception_at_10_min() {
     .await;
     d.attrs("u1", json!({"email":"u1@example.com"})).await;
     d.advance_to("2026-01-05T08:05:00Z").await;
-    d.event("u1", "viewed_item", "2026-01-05T08:05:00Z", json!({})).await;
+    d.event("u1", "viewed_item", "2026-01-05T08:05:00Z", json!({}))
+        .await;
     d.advance_to("2026-01-05T08:10:00Z").await;
-    d.event("u1", "viewed_item", "2026-01-05T08:10:00Z", json!({})).await;
+    d.event("u1", "viewed_item", "2026-01-05T08:10:00Z", json!({}))
+        .await;
     let e = d.explain("browse", "u1").await;
     assert_eq!(e["pending"].as_array().expect("pending").len(), 1);
-    assert_eq!(e["pending"][0]["due"], "2026-01-05T08:40:00Z", "the last occurrence decides the delay");
+    assert_eq!(
+        e["pending"][0]["due"], "2026-01-05T08:40:00Z",
+        "the last occurrence decides the delay"
+    );
     assert_eq!(d.advance_to("2026-01-05T08:39:59Z").await, 0);
     assert_eq!(d.advance_to("2026-01-05T08:40:00Z").await, 1);
-    assert_eq!(d.timeline("browse", "u1").await, ["scheduled", "rescheduled", "scheduled", "sent"]);
+    assert_eq!(
+        d.timeline("browse", "u1").await,
+        ["scheduled", "rescheduled", "scheduled", "sent"]
+    );
 }
 
 #[tokio::test]
 async fn r_d1_welcome_series_in_users_local_time() {
     let dir = tmp();
     let d = Daemon::start(dir.path(), "2026-01-05T12:00:00Z").await;
-    let def: serde_json::Value =
-        serde_json::from_str(include_str!("../examples/campaigns/welcome_local_time.json")).expect("example");
+    let def: serde_json::Value = serde_json::from_str(include_str!(
+        "../examples/campaigns/welcome_local_time.json"
+    ))
+    .expect("example");
     d.campaign("welcome", def).await;
-    d.attrs("paris", json!({"time_zone":"Europe/Paris","push_tokens":[{"token":"tp","platform":"android"}]})).await;
-    d.attrs("ny", json!({"time_zone":"America/New_York","push_tokens":[{"token":"tn","platform":"ios"}]})).await;
-    d.attrs("nozone", json!({"push_tokens":[{"token":"tz","platform":"web"}]})).await;
+    d.attrs(
+        "paris",
+        json!({"time_zone":"Europe/Paris","push_tokens":[{"token":"tp","platform":"android"}]}),
+    )
+    .await;
+    d.attrs(
+        "ny",
+        json!({"time_zone":"America/New_York","push_tokens":[{"token":"tn","platform":"ios"}]}),
+    )
+    .await;
+    d.attrs(
+        "nozone",
+        json!({"push_tokens":[{"token":"tz","platform":"web"}]}),
+    )
+    .await;
     for u in ["paris", "ny", "nozone"] {
-        d.event(u, "registration", "2026-01-05T12:00:00Z", json!({})).await;
+        d.event(u, "registration", "2026-01-05T12:00:00Z", json!({}))
+            .await;
     }
     let due = |e: serde_json::Value| e["pending"][0]["due"].as_str().expect("due").to_string();
     // Monday 5 Jan + 2 days = Wednesday 7 Jan at 09:00 local.
-    assert_eq!(due(d.explain("welcome", "paris").await), "2026-01-07T08:00:00Z");
-    assert_eq!(due(d.explain("welcome", "ny").await), "2026-01-07T14:00:00Z");
+    assert_eq!(
+        due(d.explain("welcome", "paris").await),
+        "2026-01-07T08:00:00Z"
+    );
+    assert_eq!(
+        due(d.explain("welcome", "ny").await),
+        "2026-01-07T14:00:00Z"
+    );
     // No time zone: the campaign's zone (Europe/Paris) is the fallback.
-    assert_eq!(due(d.explain("welcome", "nozone").await), "2026-01-07T08:00:00Z");
+    assert_eq!(
+        due(d.explain("welcome", "nozone").await),
+        "2026-01-07T08:00:00Z"
+    );
     assert_eq!(d.advance_to("2026-01-07T14:00:00Z").await, 3);
     let out = d.outbox("?campaign_id=welcome").await;
-    let order: Vec<_> = out.iter().map(|m| m["external_id"].as_str().expect("id")).collect();
+    let order: Vec<_> = out
+        .iter()
+        .map(|m| m["external_id"].as_str().expect("id"))
+        .collect();
     assert_eq!(order.len(), 3);
     assert_eq!(order[2], "ny", "sent in due order");
 }
@@ -155,14 +229,22 @@ async fn r_w3_window_rolls_to_next_morning() {
     d.attrs("u1", json!({"email":"u1@example.com"})).await;
     // 16:00 in New York = 21:00Z; due 18:00 local is outside the window.
     d.advance_to("2026-01-05T21:00:00Z").await;
-    d.event("u1", "lead_created", "2026-01-05T21:00:00Z", json!({})).await;
+    d.event("u1", "lead_created", "2026-01-05T21:00:00Z", json!({}))
+        .await;
     let e = d.explain("office", "u1").await;
     assert_eq!(e["timeline"][0]["outcome"], "rolled_to_next_window");
-    assert_eq!(e["pending"][0]["due"], "2026-01-06T14:00:00Z", "09:00 New York next morning");
+    assert_eq!(
+        e["pending"][0]["due"], "2026-01-06T14:00:00Z",
+        "09:00 New York next morning"
+    );
     // A trigger outside the window is refused (R-W2): 20:00 New York.
     d.advance_to("2026-01-06T01:00:00Z").await;
-    d.event("u1", "lead_created", "2026-01-06T01:00:00Z", json!({})).await;
-    assert_eq!(d.timeline("office", "u1").await[1], "trigger_outside_window");
+    d.event("u1", "lead_created", "2026-01-06T01:00:00Z", json!({}))
+        .await;
+    assert_eq!(
+        d.timeline("office", "u1").await[1],
+        "trigger_outside_window"
+    );
     assert_eq!(d.advance_to("2026-01-06T13:59:59Z").await, 0, "never early");
     assert_eq!(d.advance_to("2026-01-06T14:00:00Z").await, 1);
 }
@@ -171,18 +253,30 @@ async fn r_w3_window_rolls_to_next_morning() {
 async fn r_k2_sigkill_in_the_middle_of_a_delay_loses_nothing() {
     let dir = tmp();
     let mut d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
-    d.campaign("c", email_campaign("signup", json!({"delay":{"type":"after","duration":"1h"}}))).await;
+    d.campaign(
+        "c",
+        email_campaign("signup", json!({"delay":{"type":"after","duration":"1h"}})),
+    )
+    .await;
     d.attrs("u1", json!({"email":"u1@example.com"})).await;
-    d.event("u1", "signup", "2026-01-05T08:00:00Z", json!({})).await;
+    d.event("u1", "signup", "2026-01-05T08:00:00Z", json!({}))
+        .await;
     let send_id = d.explain("c", "u1").await["pending"][0]["send_id"].clone();
     assert_eq!(d.advance_to("2026-01-05T08:30:00Z").await, 0);
     d.crash_and_restart().await;
-    assert_eq!(d.get("/admin/clock").await["now"], "2026-01-05T08:30:00Z", "the clock resumes where it was");
+    assert_eq!(
+        d.get("/admin/clock").await["now"],
+        "2026-01-05T08:30:00Z",
+        "the clock resumes where it was"
+    );
     assert_eq!(d.explain("c", "u1").await["pending"][0]["send_id"], send_id);
     assert_eq!(d.advance_to("2026-01-05T09:00:00Z").await, 1);
     let out = d.outbox("").await;
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0]["send_id"], send_id, "same send id after the crash (R-K3)");
+    assert_eq!(
+        out[0]["send_id"], send_id,
+        "same send id after the crash (R-K3)"
+    );
     assert_eq!(out[0]["sent_at"], "2026-01-05T09:00:00Z");
 }
 
@@ -192,8 +286,11 @@ async fn r_x1_downtime_makes_sends_late_and_rechecked_against_the_window() {
     let mut d = Daemon::start(dir.path(), "2026-01-05T14:00:00Z").await;
     d.campaign(
         "w",
-        email_campaign("e", json!({"delay":{"type":"after","duration":"1h"},
-            "window":{"start":"09:00","end":"17:00","next_available":true}})),
+        email_campaign(
+            "e",
+            json!({"delay":{"type":"after","duration":"1h"},
+            "window":{"start":"09:00","end":"17:00","next_available":true}}),
+        ),
     )
     .await;
     d.attrs("u1", json!({"email":"u1@example.com"})).await;
@@ -202,7 +299,10 @@ async fn r_x1_downtime_makes_sends_late_and_rechecked_against_the_window() {
     d.restart_at("2026-01-05T20:00:00Z").await;
     let e = d.explain("w", "u1").await;
     assert_eq!(e["pending"][0]["due"], "2026-01-06T09:00:00Z", "{e}");
-    assert!(d.outbox("").await.is_empty(), "a late send never lands outside the window");
+    assert!(
+        d.outbox("").await.is_empty(),
+        "a late send never lands outside the window"
+    );
     assert_eq!(d.advance_to("2026-01-06T09:00:00Z").await, 1);
 }
 
@@ -210,22 +310,43 @@ async fn r_x1_downtime_makes_sends_late_and_rechecked_against_the_window() {
 async fn r_r1_r_r2_reeligibility_and_already_pending() {
     let dir = tmp();
     let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
-    d.campaign("once", email_campaign("e", json!({"delay":{"type":"after","duration":"10m"}}))).await;
-    d.campaign("weekly", email_campaign("e", json!({"reeligibility":{"after":"7d"}}))).await;
+    d.campaign(
+        "once",
+        email_campaign("e", json!({"delay":{"type":"after","duration":"10m"}})),
+    )
+    .await;
+    d.campaign(
+        "weekly",
+        email_campaign("e", json!({"reeligibility":{"after":"7d"}})),
+    )
+    .await;
     d.attrs("u1", json!({"email":"u1@example.com"})).await;
     d.event("u1", "e", "2026-01-05T08:00:00Z", json!({})).await;
     d.event("u1", "e", "2026-01-05T08:01:00Z", json!({})).await;
-    assert_eq!(d.timeline("once", "u1").await, ["scheduled", "already_pending"]);
+    assert_eq!(
+        d.timeline("once", "u1").await,
+        ["scheduled", "already_pending"]
+    );
     d.advance_to("2026-01-05T09:00:00Z").await;
     d.event("u1", "e", "2026-01-05T09:00:00Z", json!({})).await;
-    assert_eq!(d.timeline("once", "u1").await.last().map(String::as_str), Some("not_reeligible"));
+    assert_eq!(
+        d.timeline("once", "u1").await.last().map(String::as_str),
+        Some("not_reeligible")
+    );
     // weekly: two immediate sends planned; the second is refused at send time (R-R3).
     let weekly = d.timeline("weekly", "u1").await;
-    assert!(weekly.contains(&"not_reeligible_yet".to_string()), "{weekly:?}");
+    assert!(
+        weekly.contains(&"not_reeligible_yet".to_string()),
+        "{weekly:?}"
+    );
     d.advance_to("2026-01-12T08:00:00Z").await;
     d.event("u1", "e", "2026-01-12T08:00:00Z", json!({})).await;
     d.advance_to("2026-01-12T08:00:01Z").await;
-    assert_eq!(d.explain("weekly", "u1").await["verdict"], "sent", "eligible again after exactly 7 d");
+    assert_eq!(
+        d.explain("weekly", "u1").await["verdict"],
+        "sent",
+        "eligible again after exactly 7 d"
+    );
 }
 
 #[tokio::test]
@@ -234,27 +355,59 @@ async fn r_x_reachability_control_group_and_frequency_caps() {
     let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
     d.campaign("a", email_campaign("e", json!({}))).await;
     d.campaign("b", email_campaign("e", json!({}))).await;
-    d.campaign("t", email_campaign("e", json!({"frequency_capping": false}))).await;
-    d.campaign("cg", email_campaign("f", json!({"audience":{"control_group_percent":100}}))).await;
+    d.campaign(
+        "t",
+        email_campaign("e", json!({"frequency_capping": false})),
+    )
+    .await;
+    d.campaign(
+        "cg",
+        email_campaign("f", json!({"audience":{"control_group_percent":100}})),
+    )
+    .await;
     let (s, _) = d
-        .call(reqwest::Method::PUT, "/frequency_caps", Some(json!({"rules":[{"channel":"email","max":1,"per":"24h"}]})))
+        .call(
+            reqwest::Method::PUT,
+            "/frequency_caps",
+            Some(json!({"rules":[{"channel":"email","max":1,"per":"24h"}]})),
+        )
         .await;
     assert_eq!(s, 200);
     d.attrs("nomail", json!({"first_name":"N"})).await;
-    d.attrs("unsub", json!({"email":"x@example.com","email_subscribe":"unsubscribed"})).await;
+    d.attrs(
+        "unsub",
+        json!({"email":"x@example.com","email_subscribe":"unsubscribed"}),
+    )
+    .await;
     d.attrs("ok", json!({"email":"ok@example.com"})).await;
     for u in ["nomail", "unsub", "ok"] {
         d.event(u, "e", "2026-01-05T08:00:00Z", json!({})).await;
         d.event(u, "f", "2026-01-05T08:00:00Z", json!({})).await;
     }
     d.advance_to("2026-01-05T08:00:01Z").await;
-    assert_eq!(d.timeline("a", "nomail").await.last().map(String::as_str), Some("missing_email"));
-    assert_eq!(d.timeline("a", "unsub").await.last().map(String::as_str), Some("unsubscribed"));
+    assert_eq!(
+        d.timeline("a", "nomail").await.last().map(String::as_str),
+        Some("missing_email")
+    );
+    assert_eq!(
+        d.timeline("a", "unsub").await.last().map(String::as_str),
+        Some("unsubscribed")
+    );
     let a = d.explain("a", "ok").await["verdict"].clone();
     let b = d.explain("b", "ok").await["verdict"].clone();
-    assert!(a == "sent" && b == "not_sent" || a == "not_sent" && b == "sent", "one of a/b capped: {a} {b}");
-    assert_eq!(d.explain("t", "ok").await["verdict"], "sent", "transactional campaign skips caps (R-F2)");
-    assert_eq!(d.timeline("cg", "ok").await.last().map(String::as_str), Some("control_group"));
+    assert!(
+        a == "sent" && b == "not_sent" || a == "not_sent" && b == "sent",
+        "one of a/b capped: {a} {b}"
+    );
+    assert_eq!(
+        d.explain("t", "ok").await["verdict"],
+        "sent",
+        "transactional campaign skips caps (R-F2)"
+    );
+    assert_eq!(
+        d.timeline("cg", "ok").await.last().map(String::as_str),
+        Some("control_group")
+    );
     assert_eq!(d.stats("cg").await["outcomes"]["control_group"], 1);
 }
 
@@ -264,26 +417,44 @@ async fn r_y1_never_triggered_and_r_y3_preview_changes_nothing() {
     let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
     d.campaign(
         "c",
-        email_campaign("e", json!({"delay":{"type":"after","duration":"1h"},
-            "window":{"start":"09:00","end":"17:00","next_available":true}})),
+        email_campaign(
+            "e",
+            json!({"delay":{"type":"after","duration":"1h"},
+            "window":{"start":"09:00","end":"17:00","next_available":true}}),
+        ),
     )
     .await;
     d.attrs("u1", json!({"email":"u1@example.com"})).await;
     let e = d.explain("c", "u1").await;
     assert_eq!(e["verdict"], "never_triggered");
-    assert!(e["summary"].as_str().expect("summary").contains("custom_event e"));
+    assert!(
+        e["summary"]
+            .as_str()
+            .expect("summary")
+            .contains("custom_event e")
+    );
     let p = d
-        .post("/campaigns/c/preview", json!({"external_id":"u1","event":{"name":"e","time":"2026-01-05T16:30:00Z"}}))
+        .post(
+            "/campaigns/c/preview",
+            json!({"external_id":"u1","event":{"name":"e","time":"2026-01-05T16:30:00Z"}}),
+        )
         .await;
     assert_eq!(p["outcome"], "rolled_to_next_window");
     assert_eq!(p["due"], "2026-01-06T09:00:00Z");
     assert_eq!(p["time_zone"], "UTC");
     let p2 = d
-        .post("/campaigns/c/preview", json!({"external_id":"u1","event":{"name":"e","time":"2026-01-05T20:00:00Z"}}))
+        .post(
+            "/campaigns/c/preview",
+            json!({"external_id":"u1","event":{"name":"e","time":"2026-01-05T20:00:00Z"}}),
+        )
         .await;
     assert_eq!(p2["outcome"], "trigger_outside_window");
     assert_eq!(p2["rule"], "R-W2");
-    assert_eq!(d.explain("c", "u1").await["verdict"], "never_triggered", "preview wrote nothing");
+    assert_eq!(
+        d.explain("c", "u1").await["verdict"],
+        "never_triggered",
+        "preview wrote nothing"
+    );
     assert_eq!(d.stats("c").await["scheduled"], 0);
 }
 
@@ -291,13 +462,20 @@ async fn r_y1_never_triggered_and_r_y3_preview_changes_nothing() {
 async fn r_t5_before_launch_and_stop_ends_pending_sends() {
     let dir = tmp();
     let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
-    d.campaign("c", email_campaign("e", json!({"delay":{"type":"after","duration":"1h"}}))).await;
+    d.campaign(
+        "c",
+        email_campaign("e", json!({"delay":{"type":"after","duration":"1h"}})),
+    )
+    .await;
     d.attrs("u1", json!({"email":"u1@example.com"})).await;
     d.event("u1", "e", "2026-01-05T07:00:00Z", json!({})).await;
     assert_eq!(d.timeline("c", "u1").await, ["before_launch"]);
     d.event("u1", "e", "2026-01-05T08:00:00Z", json!({})).await;
     d.post("/campaigns/c/stop", json!({})).await;
-    assert_eq!(d.timeline("c", "u1").await, ["before_launch", "scheduled", "campaign_stopped"]);
+    assert_eq!(
+        d.timeline("c", "u1").await,
+        ["before_launch", "scheduled", "campaign_stopped"]
+    );
     assert_eq!(d.advance_to("2026-01-05T10:00:00Z").await, 0);
     assert_eq!(d.stats("c").await["pending"], 0);
 }
@@ -306,7 +484,14 @@ async fn r_t5_before_launch_and_stop_ends_pending_sends() {
 async fn r_p5_conversion_counted_once_and_triggers_other_campaigns() {
     let dir = tmp();
     let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
-    d.campaign("promo", email_campaign("e", json!({"conversion_events":[{"type":"purchase","deadline":"3d"}]}))).await;
+    d.campaign(
+        "promo",
+        email_campaign(
+            "e",
+            json!({"conversion_events":[{"type":"purchase","deadline":"3d"}]}),
+        ),
+    )
+    .await;
     d.campaign(
         "thanks",
         json!({"name":"thanks","channel":"webhook","message":{"url":"http://127.0.0.1:9/unused"},
@@ -319,21 +504,44 @@ async fn r_p5_conversion_counted_once_and_triggers_other_campaigns() {
     d.advance_to("2026-01-05T09:00:00Z").await;
     for t in ["2026-01-06T09:00:00Z", "2026-01-06T10:00:00Z"] {
         d.advance_to(t).await;
-        d.track(json!({"purchases":[{"external_id":"u1","product_id":"p","price":1,"time":t}]})).await;
+        d.track(json!({"purchases":[{"external_id":"u1","product_id":"p","price":1,"time":t}]}))
+            .await;
     }
-    assert_eq!(d.stats("promo").await["conversions"], 1, "one conversion per receipt");
-    assert_eq!(d.explain("thanks", "u1").await["verdict"], "pending", "the conversion trigger fired");
+    assert_eq!(
+        d.stats("promo").await["conversions"],
+        1,
+        "one conversion per receipt"
+    );
+    assert_eq!(
+        d.explain("thanks", "u1").await["verdict"],
+        "pending",
+        "the conversion trigger fired"
+    );
 }
 
 #[tokio::test]
 async fn r_k4_bad_input_is_reported_and_changes_nothing() {
     let dir = tmp();
     let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
-    let (s, v) = d.call(reqwest::Method::PUT, "/campaigns/bad", Some(json!({"name":"x","channel":"email"}))).await;
+    let (s, v) = d
+        .call(
+            reqwest::Method::PUT,
+            "/campaigns/bad",
+            Some(json!({"name":"x","channel":"email"})),
+        )
+        .await;
     assert_eq!(s, 422);
     assert_eq!(v["message"], "invalid campaign");
-    let paths: Vec<_> = v["errors"].as_array().expect("errors").iter().map(|e| e["path"].as_str().expect("p").to_string()).collect();
-    assert!(paths.contains(&"message".to_string()) && paths.contains(&"triggers".to_string()), "{paths:?}");
+    let paths: Vec<_> = v["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["path"].as_str().expect("p").to_string())
+        .collect();
+    assert!(
+        paths.contains(&"message".to_string()) && paths.contains(&"triggers".to_string()),
+        "{paths:?}"
+    );
     let v = d
         .track(json!({"attributes":[{"external_id":"u1","time_zone":"Mars/Olympus"},{"external_id":"u2","first_name":"B"}],
                       "events":[{"external_id":"u2","name":"x","time":"2030-01-01T00:00:00Z"}]}))
@@ -343,12 +551,24 @@ async fn r_k4_bad_input_is_reported_and_changes_nothing() {
     assert_eq!(v["errors"][0]["input_array"], "attributes");
     assert_eq!(v["errors"][0]["index"], 0);
     assert_eq!(v["errors"][1]["input_array"], "events");
-    let export = d.post("/users/export/ids", json!({"external_ids":["u1","u2"]})).await;
-    assert_eq!(export["invalid_user_ids"], json!(["u1"]), "the invalid object was not applied");
+    let export = d
+        .post("/users/export/ids", json!({"external_ids":["u1","u2"]}))
+        .await;
+    assert_eq!(
+        export["invalid_user_ids"],
+        json!(["u1"]),
+        "the invalid object was not applied"
+    );
     assert_eq!(export["users"][0]["first_name"], "B");
     let (s, _) = d.call(reqwest::Method::GET, "/campaigns/nope", None).await;
     assert_eq!(s, 404);
-    let (s, _) = d.call(reqwest::Method::POST, "/admin/clock/advance", Some(json!({"seconds": -5}))).await;
+    let (s, _) = d
+        .call(
+            reqwest::Method::POST,
+            "/admin/clock/advance",
+            Some(json!({"seconds": -5})),
+        )
+        .await;
     assert_eq!(s, 400);
 }
 
@@ -364,17 +584,37 @@ async fn r_x2_in_app_waits_for_the_next_session_and_needs_sdk_events() {
     )
     .await;
     d.attrs("u1", json!({"first_name":"Ann"})).await;
-    d.event("u1", "opened_app", "2026-01-05T08:00:00Z", json!({})).await;
+    d.event("u1", "opened_app", "2026-01-05T08:00:00Z", json!({}))
+        .await;
     assert_eq!(d.timeline("iam", "u1").await, ["iam_requires_sdk_event"]);
     let (s, _) = d
-        .sdk(reqwest::Method::POST, "/sdk/v1/track", Some(json!({"external_id":"u1","events":[{"name":"opened_app"}]})))
+        .sdk(
+            reqwest::Method::POST,
+            "/sdk/v1/track",
+            Some(json!({"external_id":"u1","events":[{"name":"opened_app"}]})),
+        )
         .await;
     assert_eq!(s, 201);
     d.advance_to("2026-01-05T08:00:01Z").await;
-    let (s, v) = d.sdk(reqwest::Method::POST, "/sdk/v1/sessions", Some(json!({"external_id":"u1"}))).await;
+    let (s, v) = d
+        .sdk(
+            reqwest::Method::POST,
+            "/sdk/v1/sessions",
+            Some(json!({"external_id":"u1"})),
+        )
+        .await;
     assert_eq!(s, 200);
-    assert_eq!(v["in_app_messages"][0]["content"]["body"], "Welcome back Ann");
-    let (_, again) = d.sdk(reqwest::Method::POST, "/sdk/v1/sessions", Some(json!({"external_id":"u1"}))).await;
+    assert_eq!(
+        v["in_app_messages"][0]["content"]["body"],
+        "Welcome back Ann"
+    );
+    let (_, again) = d
+        .sdk(
+            reqwest::Method::POST,
+            "/sdk/v1/sessions",
+            Some(json!({"external_id":"u1"})),
+        )
+        .await;
     assert_eq!(again["in_app_messages"], json!([]), "delivered once");
     let (s, _) = d.sdk(reqwest::Method::GET, "/campaigns", None).await;
     assert_eq!(s, 403, "an SDK key cannot read campaigns");
@@ -391,19 +631,30 @@ async fn r_x4_inbound_stop_unsubscribes_sms_groups() {
                "reeligibility":{"after":"1s"}}),
     )
     .await;
-    d.attrs("u1", json!({"phone":"+15550001111",
-        "subscription_groups":[{"subscription_group_id":"g","subscription_state":"subscribed"}]})).await;
+    d.attrs(
+        "u1",
+        json!({"phone":"+15550001111",
+        "subscription_groups":[{"subscription_group_id":"g","subscription_state":"subscribed"}]}),
+    )
+    .await;
     d.event("u1", "e", "2026-01-05T08:00:00Z", json!({})).await;
     d.advance_to("2026-01-05T08:00:01Z").await;
     assert_eq!(d.explain("sms", "u1").await["verdict"], "sent");
     let resp = reqwest::Client::new()
         .post(d.url("/inbound/sms"))
-        .form(&[("From", "+1 555 000 1111"), ("To", "+15550009999"), ("Body", "STOP")])
+        .form(&[
+            ("From", "+1 555 000 1111"),
+            ("To", "+15550009999"),
+            ("Body", "STOP"),
+        ])
         .send()
         .await
         .expect("inbound");
     assert_eq!(resp.status(), 200);
     d.event("u1", "e", "2026-01-05T08:00:02Z", json!({})).await;
     d.advance_to("2026-01-05T08:00:03Z").await;
-    assert_eq!(d.timeline("sms", "u1").await.last().map(String::as_str), Some("unsubscribed"));
+    assert_eq!(
+        d.timeline("sms", "u1").await.last().map(String::as_str),
+        Some("unsubscribed")
+    );
 }

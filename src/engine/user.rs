@@ -600,10 +600,20 @@ impl<'e> UserTx<'e> {
         at: DateTime<Utc>,
         why: String,
     ) -> Result<(), EngineError> {
+        // The send keeps its due instant (webhooks' `X-Triggerd-Due`); only
+        // its timer moves.
         send.state = SendState::Pending;
-        send.due = at;
         let cid = send.campaign_id.clone();
         let sid = send.send_id.clone();
+        if let Some(p) = self
+            .pair_mut(&cid)?
+            .state
+            .pending
+            .iter_mut()
+            .find(|p| p.send_id == sid)
+        {
+            p.due = at;
+        }
         self.timers_new.push((sid.clone(), at));
         self.journal(
             &cid,

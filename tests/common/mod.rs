@@ -67,7 +67,8 @@ impl Daemon {
     }
 
     async fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.join(format!("daemon-{}.log", self.port))).expect("log file");
+        let log = std::fs::File::create(self.dir.join(format!("daemon-{}.log", self.port)))
+            .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_triggerd"))
             .arg("serve")
             .args(["--data-dir", self.dir.join("data").to_str().expect("utf8")])
@@ -88,14 +89,19 @@ impl Daemon {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "daemon not ready in 30 s; log: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "daemon not ready in 30 s; log: {}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// The daemon's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join(format!("daemon-{}.log", self.port))).unwrap_or_default()
+        std::fs::read_to_string(self.dir.join(format!("daemon-{}.log", self.port)))
+            .unwrap_or_default()
     }
 
     /// SIGKILL (a crash), then start again on the same data dir.
@@ -123,7 +129,10 @@ impl Daemon {
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("running");
         let pid = c.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
         c.wait().expect("exits")
     }
 
@@ -133,7 +142,12 @@ impl Daemon {
     }
 
     /// A request with the API key.
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self.http.request(method, self.url(path)).bearer_auth(KEY);
         if let Some(b) = body {
             req = req.json(&b);
@@ -160,8 +174,16 @@ impl Daemon {
     }
 
     /// An SDK request.
-    pub async fn sdk(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, self.url(path)).header("X-Sdk-Key", SDK_KEY);
+    pub async fn sdk(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .header("X-Sdk-Key", SDK_KEY);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -177,14 +199,19 @@ impl Daemon {
 
     /// Defines and launches a campaign.
     pub async fn campaign(&self, id: &str, def: Value) {
-        let (s, v) = self.call(reqwest::Method::PUT, &format!("/campaigns/{id}"), Some(def)).await;
+        let (s, v) = self
+            .call(reqwest::Method::PUT, &format!("/campaigns/{id}"), Some(def))
+            .await;
         assert!(s == 200 || s == 201, "PUT campaign {id}: {s} {v}");
-        self.post(&format!("/campaigns/{id}/launch"), json!({})).await;
+        self.post(&format!("/campaigns/{id}/launch"), json!({}))
+            .await;
     }
 
     /// `POST /users/track`.
     pub async fn track(&self, body: Value) -> Value {
-        let (s, v) = self.call(reqwest::Method::POST, "/users/track", Some(body)).await;
+        let (s, v) = self
+            .call(reqwest::Method::POST, "/users/track", Some(body))
+            .await;
         assert_eq!(s, 201, "track: {v}");
         v
     }
@@ -209,8 +236,7 @@ impl Daemon {
 
     /// Messages in the outbox (optionally filtered by a query string).
     pub async fn outbox(&self, query: &str) -> Vec<Value> {
-        self.get(&format!("/outbox{query}"))
-            .await["messages"]
+        self.get(&format!("/outbox{query}")).await["messages"]
             .as_array()
             .cloned()
             .expect("messages")
@@ -218,13 +244,13 @@ impl Daemon {
 
     /// The explain answer of a pair.
     pub async fn explain(&self, campaign: &str, user: &str) -> Value {
-        self.get(&format!("/campaigns/{campaign}/users/{user}/explain")).await
+        self.get(&format!("/campaigns/{campaign}/users/{user}/explain"))
+            .await
     }
 
     /// The outcome codes of a pair's timeline, in order.
     pub async fn timeline(&self, campaign: &str, user: &str) -> Vec<String> {
-        self.explain(campaign, user)
-            .await["timeline"]
+        self.explain(campaign, user).await["timeline"]
             .as_array()
             .expect("timeline")
             .iter()
