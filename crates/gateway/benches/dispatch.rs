@@ -8,7 +8,7 @@
 //! - `email/aiosmtpd`: the same to the real aiosmtpd server of the tests,
 //!   when python3 has it (aiosmtpd itself is then the bottleneck).
 //!
-//! `cargo bench -p triggerd-gateway --bench dispatch`; set
+//! `cargo bench -p triggerd-gateway --bench dispatch [-- FILTER]`; set
 //! `BENCH_MESSAGES` to change the message count of a round (default
 //! 40,000 webhooks, 10,000 emails). Client and servers share the same two
 //! worker threads, so the figures include the servers' own cost.
@@ -298,7 +298,7 @@ async fn bench_email_aiosmtpd() {
     });
     if ready {
         let gateway = email_gateway(port, 8);
-        let total = count(10_000).min(2_000);
+        let total = count(10_000).min(500);
         run(&gateway, 100, 8, email_message).await;
         let rate = run(&gateway, total, 8, email_message).await;
         println!(
@@ -318,10 +318,23 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // `cargo bench … -- webhook` runs only the benches whose name contains
+    // the filter (cargo's own `--bench` flag is ignored).
+    let filter = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or_default();
+    let wanted = |name: &str| name.contains(filter.as_str());
     runtime.block_on(async {
-        bench_webhook().await;
-        bench_email_rust_sink().await;
-        bench_email_aiosmtpd().await;
+        if wanted("webhook") {
+            bench_webhook().await;
+        }
+        if wanted("email/rust-sink") {
+            bench_email_rust_sink().await;
+        }
+        if wanted("email/aiosmtpd") {
+            bench_email_aiosmtpd().await;
+        }
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
 }
