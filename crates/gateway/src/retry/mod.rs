@@ -96,19 +96,24 @@ impl RetryPolicy {
     /// ignoring any `Retry-After`: `initial × multiplier^(attempt−1)`, capped
     /// at `max_interval`, then jittered.
     pub fn backoff_delay(&self, attempt: u32) -> Duration {
+        let cap = self.max_interval.max(self.initial);
+        let exponent = i32::try_from(attempt.max(1) - 1).unwrap_or(i32::MAX);
+        let grown = self.initial.as_secs_f64() * self.multiplier.max(1.0).powi(exponent);
+        let interval = if grown.is_finite() && grown < cap.as_secs_f64() {
+            Duration::from_secs_f64(grown)
+        } else {
+            cap
+        };
+        // The crate's jitter draws from interval × [1 − jitter, 1 + jitter].
         let mut backoff = backoff::ExponentialBackoffBuilder::new()
-            .with_initial_interval(self.initial)
-            .with_multiplier(self.multiplier.max(1.0))
-            .with_max_interval(self.max_interval.max(self.initial))
+            .with_initial_interval(interval)
+            .with_max_interval(cap)
             .with_randomization_factor(self.jitter.clamp(0.0, 0.99))
             .with_max_elapsed_time(None)
             .build();
-        let mut delay = self.initial;
-        for _ in 0..attempt.max(1) {
-            // With no max elapsed time `next_backoff` always answers.
-            delay = backoff.next_backoff().unwrap_or(self.max_interval);
-        }
-        delay
+        backoff.current_interval = interval;
+        // With no max elapsed time `next_backoff` always answers.
+        backoff.next_backoff().unwrap_or(interval)
     }
 
     /// Decides what follows the failure of attempt number `attempt` (1 for
@@ -246,6 +251,16 @@ mod tests {
             p.decide(10, &err, t0(), t0() + secs(3540)),
             RetryDecision::RetryAt(t0() + secs(3600))
         );
+    }
+
+    #[test]
+    fn r_x3_huge_attempt_numbers_stay_capped_and_cheap() {
+        let p = RetryPolicy {
+            multiplier: 1.000_001,
+            ..policy()
+        };
+        assert_eq!(p.backoff_delay(u32::MAX), Duration::from_secs(60));
+        assert_eq!(policy().backoff_delay(0), Duration::from_secs(10));
     }
 
     #[test]

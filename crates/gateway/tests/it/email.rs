@@ -279,3 +279,34 @@ async fn pooled_concurrent_sends_all_arrive() {
     ids.dedup();
     assert_eq!(ids.len(), 40, "one distinct Message-ID per send");
 }
+
+#[tokio::test]
+async fn starttls_required_fails_for_good_opportunistic_falls_back_to_plain() {
+    let sink = SmtpSink::start(SmtpMode::Plain, None, None);
+    let required = EmailAdapter::new(&config(format!(
+        "smtp://127.0.0.1:{}?tls=starttls",
+        sink.port
+    )))
+    .expect("adapter");
+    let err = required
+        .dispatch(&email("dan@example.com"), &meta("snd_req", 1))
+        .await
+        .expect_err("server offers no STARTTLS");
+    assert!(!err.is_retriable(), "{err:?}");
+    let opportunistic = EmailAdapter::new(&config(format!(
+        "smtp://127.0.0.1:{}?tls=opportunistic",
+        sink.port
+    )))
+    .expect("adapter");
+    opportunistic
+        .dispatch(&email("dan@example.com"), &meta("snd_opp", 1))
+        .await
+        .expect("plain fallback");
+    assert_eq!(opportunistic.test_connection().await, Ok(true));
+    let messages = sink.wait_for(1);
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        mail_header(&messages[0], "Message-ID"),
+        Some("<snd_opp@triggerd>")
+    );
+}

@@ -1,5 +1,5 @@
 //! Email adapter: SMTP through `lettre` (plain, STARTTLS, implicit TLS,
-//! authentication, pooled connections), multipart HTML + text, a stable
+//! authentication, pooled `TCP_NODELAY` connections), multipart HTML + text, a stable
 //! `Message-ID` derived from the `send_id` (R-K3) and `List-Unsubscribe`.
 //!
 //! [`prepare`] is applied by the gateway before routing, so the outbox shows
@@ -10,6 +10,7 @@
 mod compose;
 mod config;
 mod html_text;
+mod pool;
 mod service;
 mod transport;
 

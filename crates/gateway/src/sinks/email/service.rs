@@ -2,15 +2,13 @@
 //! `lettre` transport.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use lettre::message::Mailbox;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::compose::{compose, message_id};
 use super::config::EmailConfig;
-use super::transport;
+use super::transport::{self, Transport};
 use crate::adapter::{Accepted, Adapter, Via, wrong_channel};
 use crate::error::{DispatchError, Error, Result};
 use crate::http::error_chain;
@@ -23,9 +21,8 @@ pub struct EmailAdapter {
 }
 
 struct Inner {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     default_from: Mailbox,
-    timeout: Duration,
 }
 
 impl std::fmt::Debug for EmailAdapter {
@@ -49,18 +46,13 @@ impl EmailAdapter {
             inner: Arc::new(Inner {
                 transport: transport::build(config)?,
                 default_from,
-                timeout: config.tuning.timeout,
             }),
         })
     }
 
     /// Checks that the server answers (a `NOOP` on a pooled connection).
     pub async fn test_connection(&self) -> Result<bool, DispatchError> {
-        self.inner
-            .transport
-            .test_connection()
-            .await
-            .map_err(|e| smtp_error(&e, self.inner.timeout))
+        self.inner.transport.test_connection().await
     }
 }
 
@@ -81,9 +73,8 @@ impl Adapter for EmailAdapter {
         let mime = compose(email, meta, &self.inner.default_from)?;
         self.inner
             .transport
-            .send(mime)
-            .await
-            .map_err(|e| smtp_error(&e, self.inner.timeout))?;
+            .send(mime.envelope(), &mime.formatted())
+            .await?;
         Ok(Accepted {
             via: Via::Smtp,
             provider_message_id: message_id(&meta.send_id),
@@ -91,9 +82,11 @@ impl Adapter for EmailAdapter {
     }
 }
 
-/// Maps a `lettre` error: 4xx replies transient, 5xx permanent, timeouts
-/// and connection or TLS failures retriable.
-fn smtp_error(error: &lettre::transport::smtp::Error, timeout: Duration) -> DispatchError {
+/// Maps a `lettre` error: 4xx replies transient, 5xx permanent; timeouts,
+/// connection and TLS failures retriable; what the client refuses to do
+/// with this server (non-ASCII without `SMTPUTF8`/`8BITMIME`, no common
+/// authentication mechanism, STARTTLS not offered) permanent.
+pub(crate) fn smtp_error(error: &lettre::transport::smtp::Error) -> DispatchError {
     let code = error
         .status()
         .and_then(|code| code.to_string().parse::<u16>().ok());
@@ -104,8 +97,12 @@ fn smtp_error(error: &lettre::transport::smtp::Error, timeout: Duration) -> Disp
             reason: error_chain(error),
         };
     }
-    if error.is_timeout() {
-        return DispatchError::Timeout(timeout);
+    if error.is_client() {
+        return DispatchError::Smtp {
+            code: None,
+            permanent: true,
+            reason: error_chain(error),
+        };
     }
     DispatchError::Connection(error_chain(error))
 }

@@ -1,12 +1,54 @@
-//! Builds the pooled `lettre` SMTP transport from `[channels.email]`.
+//! Builds the SMTP transport from `[channels.email]`: the [`SmtpPool`] of
+//! `TCP_NODELAY` connections for plain and STARTTLS servers, `lettre`'s own
+//! pooled transport for implicit TLS (`smtps://`).
 
+use lettre::address::Envelope;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::config::EmailConfig;
-use crate::error::{Error, Result};
+use super::pool::{SmtpPool, Upgrade};
+use super::service::smtp_error;
+use crate::error::{DispatchError, Error, Result};
+
+/// Where emails are sent.
+pub(crate) enum Transport {
+    /// Plain or STARTTLS: our pool of `TCP_NODELAY` connections.
+    Pooled(SmtpPool),
+    /// Implicit TLS: `lettre`'s pooled transport.
+    Lettre(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl Transport {
+    /// One SMTP transaction.
+    pub(crate) async fn send(
+        &self,
+        envelope: &Envelope,
+        email: &[u8],
+    ) -> Result<(), DispatchError> {
+        match self {
+            Transport::Pooled(pool) => pool.send(envelope, email).await,
+            Transport::Lettre(transport) => transport
+                .send_raw(envelope, email)
+                .await
+                .map(drop)
+                .map_err(|e| smtp_error(&e)),
+        }
+    }
+
+    /// Whether the server answers.
+    pub(crate) async fn test_connection(&self) -> Result<bool, DispatchError> {
+        match self {
+            Transport::Pooled(pool) => pool.test_connection().await,
+            Transport::Lettre(transport) => transport
+                .test_connection()
+                .await
+                .map_err(|e| smtp_error(&e)),
+        }
+    }
+}
 
 const FIELD: &str = "channels.email.url";
 
@@ -19,9 +61,9 @@ enum Security {
     Implicit,
 }
 
-/// The transport for `config`. The connection pool runs on Tokio: call
-/// inside a runtime.
-pub(crate) fn build(config: &EmailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
+/// The transport for `config`. `lettre`'s pool runs on Tokio: call inside
+/// a runtime.
+pub(crate) fn build(config: &EmailConfig) -> Result<Transport> {
     let url = url::Url::parse(&config.url).map_err(|e| Error::config(FIELD, e.to_string()))?;
     let host = url
         .host_str()
@@ -45,36 +87,45 @@ pub(crate) fn build(config: &EmailConfig) -> Result<AsyncSmtpTransport<Tokio1Exe
             ));
         }
     };
-    let default_port = match security {
+    let port = url.port().unwrap_or(match security {
         Security::Plain => 25,
         Security::StartTls | Security::Opportunistic => 587,
         Security::Implicit => 465,
-    };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
-        .port(url.port().unwrap_or(default_port))
-        .timeout(Some(config.tuning.timeout))
-        .pool_config(
-            PoolConfig::new().max_size(
-                config
-                    .pool_size
-                    .unwrap_or(u32::try_from(config.tuning.concurrency).unwrap_or(u32::MAX))
-                    .max(1),
-            ),
-        );
-    if security != Security::Plain {
-        let parameters = tls_parameters(&host, config)?;
-        builder = builder.tls(match security {
-            Security::StartTls => Tls::Required(parameters),
-            Security::Opportunistic => Tls::Opportunistic(parameters),
-            _ => Tls::Wrapper(parameters),
-        });
-    }
-    if !url.username().is_empty() {
+    });
+    let credentials = if url.username().is_empty() {
+        None
+    } else {
         let user = percent_decode(url.username())?;
         let password = percent_decode(url.password().unwrap_or(""))?;
-        builder = builder.credentials(Credentials::new(user, password));
-    }
-    Ok(builder.build())
+        Some(Credentials::new(user, password))
+    };
+    let pool_size = config
+        .pool_size
+        .unwrap_or(u32::try_from(config.tuning.concurrency).unwrap_or(u32::MAX))
+        .max(1);
+    let upgrade = match security {
+        Security::Plain => Upgrade::None,
+        Security::StartTls => Upgrade::Required(tls_parameters(&host, config)?),
+        Security::Opportunistic => Upgrade::Opportunistic(tls_parameters(&host, config)?),
+        Security::Implicit => {
+            let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
+                .port(port)
+                .timeout(Some(config.tuning.timeout))
+                .pool_config(PoolConfig::new().max_size(pool_size))
+                .tls(Tls::Wrapper(tls_parameters(&host, config)?));
+            if let Some(credentials) = credentials {
+                builder = builder.credentials(credentials);
+            }
+            return Ok(Transport::Lettre(builder.build()));
+        }
+    };
+    Ok(Transport::Pooled(SmtpPool::new(
+        host,
+        port,
+        upgrade,
+        credentials,
+        usize::try_from(pool_size).unwrap_or(usize::MAX),
+    )))
 }
 
 fn tls_parameters(host: &str, config: &EmailConfig) -> Result<TlsParameters> {
