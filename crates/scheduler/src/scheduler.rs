@@ -4,14 +4,16 @@
 //! Disk is the truth, memory is a window (as in restate's timer service):
 //! groups of timers are stored in order of their earliest due; the loader
 //! pages groups into the in-memory wheel as the consumer asks for later
-//! instants. The *frontier* splits the two worlds: every group whose
-//! earliest due is before it is loaded (its live timers are resident), every
-//! group at or after it is not. A new timer due before the frontier goes
-//! into memory as well as to disk; one due later goes to disk only. Only
-//! timers due before the frontier are handed out, so the `(due, id)` order
+//! instants. The *cursor* (a group key) splits the two worlds: every group
+//! whose key is below it is loaded (its live timers are resident), every
+//! group at or above it is not, so every unloaded timer is due at or after
+//! the cursor's due. A new timer due before the cursor's due goes into
+//! memory as well as to disk; one due later goes to disk only (its group key
+//! lands above the cursor, as group sequence numbers only grow). Only timers
+//! due before the cursor's due are handed out, so the `(due, id)` order
 //! holds across memory and disk.
 //!
-//! Restart is construction: nothing is resident, the frontier is at the
+//! Restart is construction: nothing is resident, the cursor is at the
 //! beginning of time, and the first `pop_due` pages in the oldest groups, so
 //! overdue timers (including those handed out but never completed) fire
 //! first. Startup reads the index run headers and one group key, nothing else.
@@ -76,8 +78,8 @@ struct Staged {
 pub(crate) struct State {
     index: IdIndex,
     window: Window,
-    /// Groups with an earlier `min_due` are loaded; later ones are not.
-    frontier: Millis,
+    /// Groups with a smaller key are loaded; the others are not.
+    cursor: GroupKey,
     /// Earliest `min_due` of an unloaded group, if any.
     next_unloaded: Option<Millis>,
     pending: u64,
@@ -148,14 +150,14 @@ impl Scheduler {
         let state = Arc::new(Mutex::new(State {
             index,
             window: Window::new(),
-            frontier: Millis::MIN,
+            cursor: GroupKey::first_at(Millis::MIN),
             next_unloaded,
             pending,
             reference: Millis::MIN,
         }));
         let compactor = cfg
             .compaction
-            .then(|| Compactor::spawn(db.clone(), tree.clone(), state.clone()));
+            .then(|| Compactor::spawn(db.clone(), tree.clone(), state.clone(), commit.clone()));
         let policy = cfg.group_policy();
         Ok(Scheduler {
             inner: Arc::new(Inner {
@@ -251,7 +253,8 @@ impl Scheduler {
     }
 
     /// Hands out up to `max` timers due at or before `upto` that are not in
-    /// flight, in `(due, id)` order, and marks them in flight. They are not
+    /// flight, in `(due, id)` order, and marks them in flight. Returns fewer
+    /// than `max` only when no more are due. They are not
     /// handed out again until completed (gone), rescheduled or cancelled, or
     /// the process restarts (then they fire again: at-least-once).
     pub fn pop_due(&self, upto: Millis, max: usize) -> Result<Vec<Fired>> {
@@ -388,8 +391,8 @@ impl Inner {
         let removed: Vec<Existing> = replaced.iter().map(|(_, e)| *e).collect();
         Self::stage_emptied_groups(st, &removed, &mut batch);
 
-        // Split at the frontier: before it, groups are born loaded.
-        let split = writes.partition_point(|s| s.due < st.frontier);
+        // Split at the cursor: timers due before it go to groups born loaded.
+        let split = writes.partition_point(|s| s.due < st.cursor.min_due);
         let mut memory_groups: Vec<(GroupKey, Vec<StoredTimer>)> = Vec::new();
         let mut first_disk_due: Option<Millis> = None;
         for (part, resident) in [(0..split, true), (split..writes.len(), false)] {
@@ -427,7 +430,7 @@ impl Inner {
             }
         }
         let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
-        self.tree.apply_batch(batch)?;
+        self.commit.write(|| self.tree.apply_batch(batch))?;
 
         // Applied: now mirror it in memory.
         st.index.add(run);
@@ -497,7 +500,7 @@ impl Inner {
         let removed: Vec<Existing> = victims.iter().map(|(_, e)| *e).collect();
         Self::stage_emptied_groups(st, &removed, &mut batch);
         let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
-        self.tree.apply_batch(batch)?;
+        self.commit.write(|| self.tree.apply_batch(batch))?;
         st.index.add(run);
         for (id, e) in &victims {
             if e.resident {
@@ -546,14 +549,17 @@ impl Inner {
         st.reference = st.reference.max(upto);
         let target = upto.saturating_add(self.cfg.lookahead_ms);
         let mut force = false;
+        let mut out = Vec::new();
         loop {
             self.load(st, target, force)?;
-            let limit = upto.min(st.frontier.saturating_add(-1));
-            st.window.expire(limit, max);
-            let out = st.window.take_ready(max);
-            if out.is_empty() && max > 0 && st.next_unloaded.is_some_and(|d| d <= upto) {
-                // Memory is over budget with nothing handable: page in one
-                // more group regardless, so that progress never stalls.
+            let limit = upto.min(st.cursor.min_due.saturating_add(-1));
+            st.window.expire(limit, max - out.len());
+            out.extend(st.window.take_ready(max - out.len()));
+            if out.len() < max && st.next_unloaded.is_some_and(|d| d <= upto) {
+                // Everything resident and due is handed out, yet more is due
+                // on disk and memory is over budget: page in one more group
+                // regardless (at most `max` extra timers), so that a call
+                // never returns short while timers are due.
                 force = true;
                 continue;
             }
@@ -561,24 +567,24 @@ impl Inner {
         }
     }
 
-    /// Pages groups in until the frontier reaches `target` or memory is over
+    /// Pages groups in until the cursor reaches `target` or memory is over
     /// budget. With `force`, loads at least one group if any remains.
     fn load(&self, st: &mut State, target: Millis, force: bool) -> Result<()> {
-        if st.frontier >= target && !force {
+        if st.cursor.min_due >= target && !force {
             return Ok(());
         }
-        let start = GroupKey::first_at(st.frontier).encode();
+        let start = st.cursor.encode();
         let end = GroupKey::keyspace_end();
         let mut deletes = sled::Batch::default();
         let mut loaded_any = false;
-        let mut last_loaded: Option<Millis> = None;
-        let mut stopped_at: Option<Millis> = None;
+        let mut last_loaded: Option<GroupKey> = None;
+        let mut stopped_at: Option<GroupKey> = None;
         for item in self.tree.range(start.as_slice()..end.as_slice()) {
             let (k, v) = item?;
             let key = GroupKey::decode(&k)?;
             let must = force && !loaded_any;
             if !must && (key.min_due >= target || st.window.len() >= self.cfg.memory_budget) {
-                stopped_at = Some(key.min_due);
+                stopped_at = Some(key);
                 break;
             }
             st.window.track_group(key);
@@ -606,20 +612,25 @@ impl Inner {
                 deletes.remove(k);
             }
             loaded_any = true;
-            last_loaded = Some(key.min_due);
+            last_loaded = Some(key);
         }
         match stopped_at {
             Some(next) => {
-                st.frontier = st.frontier.max(next);
-                st.next_unloaded = Some(next);
+                st.cursor = st.cursor.max(next);
+                st.next_unloaded = Some(next.min_due);
             }
             None => {
-                let past_last = last_loaded.map_or(Millis::MIN, |d| d.saturating_add(1));
-                st.frontier = st.frontier.max(target).max(past_last);
+                // Nothing left on disk: move past everything loaded and up to
+                // the target (later writes get larger group sequences).
+                let past_last = last_loaded.map_or(st.cursor, |k| GroupKey {
+                    min_due: k.min_due,
+                    gseq: k.gseq.saturating_add(1),
+                });
+                st.cursor = st.cursor.max(GroupKey::first_at(target)).max(past_last);
                 st.next_unloaded = None;
             }
         }
-        self.tree.apply_batch(deletes)?;
+        self.commit.write(|| self.tree.apply_batch(deletes))?;
         Ok(())
     }
 }
@@ -642,13 +653,18 @@ struct Compactor {
 }
 
 impl Compactor {
-    fn spawn(db: sled::Db, tree: sled::Tree, state: Arc<Mutex<State>>) -> Self {
+    fn spawn(
+        db: sled::Db,
+        tree: sled::Tree,
+        state: Arc<Mutex<State>>,
+        commit: GroupCommit,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel::<()>();
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("timers-compactor".into())
-            .spawn(move || Self::work(&db, &tree, &state, &flag, &rx))
+            .spawn(move || Self::work(&db, &tree, &state, &commit, &flag, &rx))
             .ok();
         Compactor {
             stop,
@@ -667,6 +683,7 @@ impl Compactor {
         db: &sled::Db,
         tree: &sled::Tree,
         state: &Mutex<State>,
+        commit: &GroupCommit,
         stop: &AtomicBool,
         rx: &mpsc::Receiver<()>,
     ) {
@@ -684,12 +701,12 @@ impl Compactor {
                     break;
                 };
                 let result = db.generate_id().map_err(Error::from).and_then(|out| {
-                    compact::merge(tree, &inputs, out, stop)
+                    compact::merge(commit, tree, &inputs, out, stop)
                 });
                 match result {
                     Ok(Some(merged)) => {
                         let mut st = state.lock();
-                        if let Err(e) = tree.apply_batch(merged.swap) {
+                        if let Err(e) = commit.write(|| tree.apply_batch(merged.swap)) {
                             tracing::error!(error = %e, "index compaction swap failed");
                             return;
                         }

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{Run, RunBuilder};
 use crate::codec::{ChunkView, Kind, Record};
 use crate::error::Result;
+use crate::group_commit::GroupCommit;
 use crate::keys::{ChunkKey, GroupKey, PENDING_RUN_PREFIX, RUN_PREFIX, RunKey};
 
 /// Runs per class that trigger a merge.
@@ -98,13 +99,14 @@ pub(crate) struct Merged {
 /// Merges `inputs` into run `out_id`. Returns `None` if `stop` was raised
 /// (the partial output is removed).
 pub(crate) fn merge(
+    commit: &GroupCommit,
     tree: &sled::Tree,
     inputs: &[Arc<Run>],
     out_id: u64,
     stop: &AtomicBool,
 ) -> Result<Option<Merged>> {
     let marker = RunKey { run: out_id }.encode(PENDING_RUN_PREFIX);
-    tree.insert(marker, sled::IVec::default())?;
+    commit.write(|| tree.insert(marker, sled::IVec::default()))?;
     let mut cursors: Vec<Cursor> = inputs.iter().map(|r| Cursor::new(tree, r.id)).collect();
     let mut heap = BinaryHeap::new();
     for (i, c) in cursors.iter_mut().enumerate() {
@@ -121,7 +123,7 @@ pub(crate) fn merge(
     let mut seen: u64 = 0;
     let mut emit = |r: Record, written: &mut Vec<ChunkKey>| -> Result<()> {
         if let Some((k, v)) = builder.push(r) {
-            tree.insert(k.encode(), v)?;
+            commit.write(|| tree.insert(k.encode(), v))?;
             written.push(k);
         }
         Ok(())
@@ -137,7 +139,7 @@ pub(crate) fn merge(
                 undo.remove(k.encode().to_vec());
             }
             undo.remove(marker.to_vec());
-            tree.apply_batch(undo)?;
+            commit.write(|| tree.apply_batch(undo))?;
             return Ok(None);
         }
         match held.take() {
@@ -174,7 +176,7 @@ pub(crate) fn merge(
     let mut swap = sled::Batch::default();
     let output = if run.records() > 0 {
         if let Some((k, v)) = last {
-            tree.insert(k.encode(), v)?;
+            commit.write(|| tree.insert(k.encode(), v))?;
         }
         swap.insert(RunKey { run: out_id }.encode(RUN_PREFIX).to_vec(), header);
         Some(run)
@@ -236,7 +238,8 @@ mod tests {
         }
         let inputs = index.runs().to_vec();
         let stop = AtomicBool::new(false);
-        let merged = merge(&tree, &inputs, 99, &stop).expect("merge").expect("not stopped");
+        let commit = GroupCommit::new(db.clone());
+        let merged = merge(&commit, &tree, &inputs, 99, &stop).expect("merge").expect("not stopped");
         tree.apply_batch(merged.swap).expect("swap");
         let out = merged.output.expect("records left");
         // id 5: group 1 exists -> put and tomb kept; id 6: dropped; id 7 kept.
