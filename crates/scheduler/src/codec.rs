@@ -212,6 +212,8 @@ pub(crate) struct RunHeader {
     pub put_bloom: Vec<u64>,
     /// Bloom filter words over tomb `(id, seq)` pairs.
     pub tomb_bloom: Vec<u64>,
+    /// The records of a small run, encoded like a chunk.
+    pub inline: Option<Vec<u8>>,
 }
 
 /// Encodes a run header.
@@ -303,7 +305,13 @@ mod tests {
 
     #[test]
     fn run_header_round_trips() {
-        let h = RunHeader { puts: 3, tombs: 1, put_bloom: vec![1, 2], tomb_bloom: vec![u64::MAX] };
+        let h = RunHeader {
+            puts: 3,
+            tombs: 1,
+            put_bloom: vec![1, 2],
+            tomb_bloom: vec![u64::MAX],
+            inline: Some(vec![CHUNK_VERSION]),
+        };
         assert_eq!(decode_run_header(&encode_run_header(&h).expect("enc")).expect("dec"), h);
     }
 }

@@ -18,7 +18,7 @@
 //! overdue timers (including those handed out but never completed) fire
 //! first. Startup reads the index run headers and one group key, nothing else.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -64,6 +64,16 @@ pub struct Stats {
 struct Existing {
     version: Version,
     resident: bool,
+}
+
+/// Timers paged in per loader call (at least): big enough to amortise the
+/// scan, small enough that the first fire after a restart comes quickly.
+const LOAD_STEP: usize = 1_024;
+
+fn pending_key() -> Vec<u8> {
+    let mut k = vec![crate::keys::META_PREFIX];
+    k.extend_from_slice(b"pending");
+    k
 }
 
 /// One timer of a schedule batch after deduplication.
@@ -146,7 +156,14 @@ impl Scheduler {
         }
         let index = IdIndex::load(&tree)?;
         let next_unloaded = first_group_from(&tree, Millis::MIN)?;
-        let pending = index.net_pending();
+        let pending = match tree.get(pending_key())? {
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| Error::corrupt("pending count", "bad width"))?,
+            ),
+            None => 0,
+        };
         let state = Arc::new(Mutex::new(State {
             index,
             window: Window::new(),
@@ -323,18 +340,29 @@ impl Inner {
         }
     }
 
-    /// Stages deletion of groups that the removal of `removed` residents
-    /// empties.
-    fn stage_emptied_groups(st: &State, removed: &[Existing], batch: &mut sled::Batch) {
+    /// Stages the death of `dead` timers: deletion of the groups it empties,
+    /// and a tomb for every timer whose group survives (a deleted group
+    /// needs no tombs: lookups check that a version's group exists).
+    fn stage_deaths(st: &State, dead: &[(TimerId, Existing)], batch: &mut sled::Batch) -> Vec<Record> {
         let mut drops: HashMap<GroupKey, u32> = HashMap::new();
-        for e in removed.iter().filter(|e| e.resident) {
+        for (_, e) in dead.iter().filter(|(_, e)| e.resident) {
             *drops.entry(e.version.group).or_insert(0) += 1;
         }
+        let mut emptied = HashSet::new();
         for (group, n) in drops {
             if st.window.live_in(&group) <= n {
                 batch.remove(group.encode().to_vec());
+                emptied.insert(group);
             }
         }
+        dead.iter()
+            .filter(|(_, e)| !(e.resident && emptied.contains(&e.version.group)))
+            .map(|(id, e)| tomb(*id, e.version))
+            .collect()
+    }
+
+    fn stage_pending(batch: &mut sled::Batch, pending: u64) {
+        batch.insert(pending_key(), pending.to_be_bytes().to_vec());
     }
 
     fn write_schedule(&self, timers: Vec<Timer>) -> Result<(Vec<Scheduled>, bool)> {
@@ -380,32 +408,30 @@ impl Inner {
         writes.sort_unstable_by_key(|s| (s.due, s.id));
 
         let mut batch = sled::Batch::default();
-        let mut records = Vec::with_capacity(writes.len() * 2);
         let replaced: Vec<(TimerId, Existing)> = writes
             .iter()
             .filter_map(|s| s.replaces.map(|e| (s.id, e)))
             .collect();
-        for (id, e) in &replaced {
-            records.push(tomb(*id, e.version));
-        }
-        let removed: Vec<Existing> = replaced.iter().map(|(_, e)| *e).collect();
-        Self::stage_emptied_groups(st, &removed, &mut batch);
+        let mut records = Self::stage_deaths(st, &replaced, &mut batch);
+        records.reserve(writes.len());
 
         // Split at the cursor: timers due before it go to groups born loaded.
         let split = writes.partition_point(|s| s.due < st.cursor.min_due);
+        let created = (writes.len() - replaced.len()) as u64;
         let mut memory_groups: Vec<(GroupKey, Vec<StoredTimer>)> = Vec::new();
         let mut first_disk_due: Option<Millis> = None;
-        for (part, resident) in [(0..split, true), (split..writes.len(), false)] {
-            let part = &writes[part];
+        let disk_part = writes.split_off(split);
+        for (part, resident) in [(writes, true), (disk_part, false)] {
             let dues: Vec<(Millis, usize)> =
                 part.iter().map(|s| (s.due, s.payload.len())).collect();
+            let mut part = part.into_iter();
             for range in cut(&dues, st.reference, &self.policy) {
                 let key = GroupKey {
-                    min_due: part[range.start].due,
+                    min_due: dues[range.start].0,
                     gseq: self.db.generate_id()?,
                 };
                 let mut group = Vec::with_capacity(range.len());
-                for s in &part[range] {
+                for s in part.by_ref().take(range.len()) {
                     let seq = self.db.generate_id()?;
                     records.push(Record {
                         id: s.id,
@@ -418,7 +444,7 @@ impl Inner {
                         due: s.due.0,
                         id: s.id,
                         seq,
-                        payload: s.payload.clone(),
+                        payload: s.payload,
                     });
                 }
                 batch.insert(key.encode().to_vec(), encode_group(&group)?);
@@ -430,6 +456,7 @@ impl Inner {
             }
         }
         let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
+        Self::stage_pending(&mut batch, st.pending + created);
         self.commit.write(|| self.tree.apply_batch(batch))?;
 
         // Applied: now mirror it in memory.
@@ -456,7 +483,7 @@ impl Inner {
         if let Some(d) = first_disk_due {
             st.next_unloaded = Some(st.next_unloaded.map_or(d, |n| n.min(d)));
         }
-        st.pending += (writes.len() - replaced.len()) as u64;
+        st.pending += created;
         let after = st.next_due();
         drop(guard);
         if after.is_some() && (before.is_none() || after < before) {
@@ -471,7 +498,7 @@ impl Inner {
         let mut guard = self.state.lock();
         let st = &mut *guard;
         let mut victims: Vec<(TimerId, Existing)> = Vec::new();
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        let mut seen = HashSet::with_capacity(ids.len());
         for &id in ids {
             if !seen.insert(id) {
                 continue;
@@ -496,10 +523,10 @@ impl Inner {
             return Ok(0);
         }
         let mut batch = sled::Batch::default();
-        let records = victims.iter().map(|(id, e)| tomb(*id, e.version)).collect();
-        let removed: Vec<Existing> = victims.iter().map(|(_, e)| *e).collect();
-        Self::stage_emptied_groups(st, &removed, &mut batch);
+        let records = Self::stage_deaths(st, &victims, &mut batch);
         let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
+        let pending = st.pending.saturating_sub(victims.len() as u64);
+        Self::stage_pending(&mut batch, pending);
         self.commit.write(|| self.tree.apply_batch(batch))?;
         st.index.add(run);
         for (id, e) in &victims {
@@ -507,39 +534,50 @@ impl Inner {
                 st.window.remove(*id);
             }
         }
-        st.pending = st.pending.saturating_sub(victims.len() as u64);
+        st.pending = pending;
         drop(guard);
         self.wake_compactor();
         Ok(victims.len())
     }
 
-    fn get(&self, id: TimerId) -> Result<Option<PendingTimer>> {
-        let st = self.state.lock();
-        if let Some(r) = st.window.get(id) {
-            return Ok(Some(PendingTimer {
-                timer: Timer::new(id, r.due, r.payload.clone()),
-                state: if r.in_flight {
-                    TimerState::InFlight
-                } else {
-                    TimerState::Waiting
-                },
-            }));
-        }
-        let Some(v) = st.index.lookup(&self.tree, id)? else {
-            return Ok(None);
-        };
+    fn read_stored(&self, id: TimerId, v: Version) -> Result<StoredTimer> {
         let bytes = self
             .tree
             .get(v.group.encode())?
             .ok_or_else(|| Error::corrupt("group", format!("{:?} missing for timer {id}", v.group)))?;
-        let timers = decode_group(&bytes)?;
-        let t = timers
+        decode_group(&bytes)?
             .into_iter()
             .find(|t| t.id == id && t.seq == v.seq)
-            .ok_or_else(|| Error::corrupt("group", format!("timer {id} missing from its group")))?;
+            .ok_or_else(|| Error::corrupt("group", format!("timer {id} missing from its group")))
+    }
+
+    fn get(&self, id: TimerId) -> Result<Option<PendingTimer>> {
+        let st = self.state.lock();
+        let (version, state) = match st.window.get(id) {
+            Some(r) if !r.in_flight => {
+                return Ok(Some(PendingTimer {
+                    timer: Timer::new(id, r.due, r.payload.clone()),
+                    state: TimerState::Waiting,
+                }));
+            }
+            // In flight: the payload went to the consumer; read it back.
+            Some(r) => (
+                Version {
+                    seq: r.seq,
+                    due: r.due,
+                    group: r.group,
+                },
+                TimerState::InFlight,
+            ),
+            None => match st.index.lookup(&self.tree, id)? {
+                Some(v) => (v, TimerState::Waiting),
+                None => return Ok(None),
+            },
+        };
+        let t = self.read_stored(id, version)?;
         Ok(Some(PendingTimer {
             timer: Timer::new(id, Millis(t.due), t.payload),
-            state: TimerState::Waiting,
+            state,
         }))
     }
 
@@ -548,47 +586,53 @@ impl Inner {
         let st = &mut *guard;
         st.reference = st.reference.max(upto);
         let target = upto.saturating_add(self.cfg.lookahead_ms);
-        let mut force = false;
+        let want = max.max(LOAD_STEP);
+        let mut must_load = false;
         let mut out = Vec::new();
         loop {
-            self.load(st, target, force)?;
+            self.load(st, target, must_load, want)?;
             let limit = upto.min(st.cursor.min_due.saturating_add(-1));
             st.window.expire(limit, max - out.len());
             out.extend(st.window.take_ready(max - out.len()));
             if out.len() < max && st.next_unloaded.is_some_and(|d| d <= upto) {
                 // Everything resident and due is handed out, yet more is due
-                // on disk and memory is over budget: page in one more group
-                // regardless (at most `max` extra timers), so that a call
-                // never returns short while timers are due.
-                force = true;
+                // on disk: page in more (at least one group, even over the
+                // memory budget), so that a call never returns short while
+                // timers are due.
+                must_load = true;
                 continue;
             }
             return Ok(out);
         }
     }
 
-    /// Pages groups in until the cursor reaches `target` or memory is over
-    /// budget. With `force`, loads at least one group if any remains.
-    fn load(&self, st: &mut State, target: Millis, force: bool) -> Result<()> {
-        if st.cursor.min_due >= target && !force {
+    /// Pages groups in, in key order, until the cursor reaches `target`, or
+    /// memory is over budget, or `want` timers were paged in by this call.
+    /// With `must`, pages in at least one group if any remains.
+    fn load(&self, st: &mut State, target: Millis, must: bool, want: usize) -> Result<()> {
+        if st.cursor.min_due >= target && !must {
             return Ok(());
         }
         let start = st.cursor.encode();
         let end = GroupKey::keyspace_end();
         let mut deletes = sled::Batch::default();
-        let mut loaded_any = false;
+        let mut loaded_groups = 0usize;
+        let mut loaded_timers = 0usize;
         let mut last_loaded: Option<GroupKey> = None;
         let mut stopped_at: Option<GroupKey> = None;
         for item in self.tree.range(start.as_slice()..end.as_slice()) {
             let (k, v) = item?;
             let key = GroupKey::decode(&k)?;
-            let must = force && !loaded_any;
-            if !must && (key.min_due >= target || st.window.len() >= self.cfg.memory_budget) {
+            let enough = key.min_due >= target
+                || st.window.len() >= self.cfg.memory_budget
+                || loaded_timers >= want;
+            if enough && (loaded_groups > 0 || !must) {
                 stopped_at = Some(key);
                 break;
             }
             st.window.track_group(key);
             for t in decode_group(&v)? {
+                loaded_timers += 1;
                 if st.index.is_tombed(&self.tree, t.id, t.seq)? {
                     continue;
                 }
@@ -611,7 +655,7 @@ impl Inner {
                 st.window.untrack_group(&key);
                 deletes.remove(k);
             }
-            loaded_any = true;
+            loaded_groups += 1;
             last_loaded = Some(key);
         }
         match stopped_at {

@@ -17,7 +17,7 @@ pub(crate) struct Resident {
     pub seq: u64,
     /// Stored group holding this version.
     pub group: GroupKey,
-    /// Payload.
+    /// Payload (empty once handed out: the consumer has it).
     pub payload: Vec<u8>,
     /// Handed out and not yet completed.
     pub in_flight: bool,
@@ -159,10 +159,12 @@ impl Window {
             if let Some(r) = self.resident.get_mut(&id) {
                 r.in_flight = true;
                 self.in_flight += 1;
+                // The payload goes to the consumer; `get` reads it back from
+                // disk while the timer is in flight.
                 out.push(Fired {
                     id,
                     due,
-                    payload: r.payload.clone(),
+                    payload: std::mem::take(&mut r.payload),
                 });
             }
         }
