@@ -17,7 +17,7 @@ use std::ops::Range;
 use crate::types::Millis;
 
 /// Groups a batch is cut into, at most, when its range allows.
-pub(crate) const TARGET_GROUPS: i64 = 64;
+pub(crate) const TARGET_GROUPS: i64 = 32;
 
 /// Limits on one group.
 #[derive(Clone, Copy, Debug)]
@@ -85,12 +85,12 @@ mod tests {
             .iter()
             .map(|d| (Millis(*d), 10))
             .collect();
-        // Count limit after 4; then the floor span (range / 64 = 14,062 ms)
+        // Count limit after 4; then the floor span (range / 32 = 28,125 ms)
         // joins 40, 5,000 and 5,001; 900,000 stands alone.
         let cuts = cut(&dues, Millis(0), &POLICY);
         assert_eq!(cuts, vec![0..4, 4..7, 7..8]);
         let near: Vec<(Millis, usize)> = dues[..7].to_vec();
-        // Range 5,001 ms: floor 78 ms, so the 1 s minimum span decides.
+        // Range 5,001 ms: floor 156 ms, so the 1 s minimum span decides.
         assert_eq!(cut(&near, Millis(0), &POLICY), vec![0..4, 4..5, 5..7]);
     }
 

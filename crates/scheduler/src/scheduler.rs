@@ -98,6 +98,17 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Whether a group is on disk. Every group below the cursor that still
+    /// exists is tracked by the window, so only groups at or above it (which
+    /// an earlier run of the process may have deleted) need a read.
+    fn group_exists(&self, tree: &sled::Tree, group: &GroupKey) -> Result<bool> {
+        if *group < self.cursor {
+            Ok(self.window.tracks(group))
+        } else {
+            Ok(tree.contains_key(group.encode())?)
+        }
+    }
+
     fn next_due(&self) -> Option<Millis> {
         match (self.window.min_waiting_due(), self.next_unloaded) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -328,7 +339,7 @@ impl Inner {
                 resident: true,
             }));
         }
-        Ok(st.index.lookup(&self.tree, id)?.map(|version| Existing {
+        Ok(st.index.lookup(&self.tree, id, |g| st.group_exists(&self.tree, g))?.map(|version| Existing {
             version,
             resident: false,
         }))
@@ -569,7 +580,7 @@ impl Inner {
                 },
                 TimerState::InFlight,
             ),
-            None => match st.index.lookup(&self.tree, id)? {
+            None => match st.index.lookup(&self.tree, id, |g| st.group_exists(&self.tree, g))? {
                 Some(v) => (v, TimerState::Waiting),
                 None => return Ok(None),
             },

@@ -65,6 +65,11 @@ impl Window {
         self.live.get(group).copied().unwrap_or(0)
     }
 
+    /// Whether a loaded group is still tracked (has live timers).
+    pub fn tracks(&self, group: &GroupKey) -> bool {
+        self.live.contains_key(group)
+    }
+
     /// Registers a loaded group with no live timer yet (so that its count
     /// exists even if every timer in it turns out dead).
     pub fn track_group(&mut self, group: GroupKey) {

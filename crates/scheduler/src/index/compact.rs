@@ -250,9 +250,9 @@ mod tests {
         // gone): dropped.
         assert_eq!((out.puts, out.tombs), (1, 1));
         index.replace(&inputs.iter().map(|r| r.id).collect::<Vec<_>>(), Some(out));
-        assert_eq!(index.lookup(&tree, 5).expect("ok"), None);
-        assert_eq!(index.lookup(&tree, 6).expect("ok"), None);
-        assert_eq!(index.lookup(&tree, 7).expect("ok"), None);
+        assert_eq!(index.lookup(&tree, 5, |g| Ok(tree.contains_key(g.encode())?)).expect("ok"), None);
+        assert_eq!(index.lookup(&tree, 6, |g| Ok(tree.contains_key(g.encode())?)).expect("ok"), None);
+        assert_eq!(index.lookup(&tree, 7, |g| Ok(tree.contains_key(g.encode())?)).expect("ok"), None);
         let reloaded = IdIndex::load(&tree).expect("load");
         assert_eq!(reloaded.runs().len(), 1);
         assert_eq!(tree.scan_prefix([PENDING_RUN_PREFIX]).count(), 0);

@@ -303,9 +303,14 @@ impl IdIndex {
 
     /// The live version of `id`: its newest put, unless that put has a tomb
     /// or its group is gone from disk (a group is deleted once every timer
-    /// in it is dead, and then needs no tombs). A newer version always
-    /// kills the older one in the same write.
-    pub fn lookup(&self, tree: &sled::Tree, id: TimerId) -> Result<Option<Version>> {
+    /// in it is dead, and then needs no tombs; `group_exists` answers that).
+    /// A newer version always kills the older one in the same write.
+    pub fn lookup(
+        &self,
+        tree: &sled::Tree,
+        id: TimerId,
+        group_exists: impl Fn(&GroupKey) -> Result<bool>,
+    ) -> Result<Option<Version>> {
         let h = hash_id(id);
         let mut newest: Option<Record> = None;
         let mut tombed: Vec<u64> = Vec::new();
@@ -340,7 +345,7 @@ impl IdIndex {
                 return Ok(None);
             }
         }
-        if !tree.contains_key(put.group.encode())? {
+        if !group_exists(&put.group)? {
             return Ok(None);
         }
         Ok(Some(Version {
@@ -369,6 +374,10 @@ mod tests {
         Record { kind: Kind::Tomb, ..put(id, seq, 0) }
     }
 
+    fn exists(tree: &sled::Tree) -> impl Fn(&GroupKey) -> Result<bool> + '_ {
+        move |g| Ok(tree.contains_key(g.encode())?)
+    }
+
     fn apply(tree: &sled::Tree, index: &mut IdIndex, run: u64, records: Vec<Record>) {
         let mut batch = sled::Batch::default();
         for r in records.iter().filter(|r| r.kind == Kind::Put) {
@@ -388,16 +397,16 @@ mod tests {
         apply(&tree, &mut index, 1, vec![put(10, 1, 100), put(11, 2, 200)]);
         apply(&tree, &mut index, 2, vec![tomb(10, 1), put(10, 3, 300)]);
         apply(&tree, &mut index, 3, vec![tomb(11, 2)]);
-        assert_eq!(index.lookup(&tree, 10).expect("ok").map(|v| v.due), Some(Millis(300)));
-        assert_eq!(index.lookup(&tree, 11).expect("ok"), None);
-        assert_eq!(index.lookup(&tree, 12).expect("ok"), None);
+        assert_eq!(index.lookup(&tree, 10, exists(&tree)).expect("ok").map(|v| v.due), Some(Millis(300)));
+        assert_eq!(index.lookup(&tree, 11, exists(&tree)).expect("ok"), None);
+        assert_eq!(index.lookup(&tree, 12, exists(&tree)).expect("ok"), None);
         assert!(index.is_tombed(&tree, 10, 1).expect("ok"));
         assert!(!index.is_tombed(&tree, 10, 3).expect("ok"));
         let reloaded = IdIndex::load(&tree).expect("loads");
-        assert_eq!(reloaded.lookup(&tree, 10).expect("ok").map(|v| v.seq), Some(3));
+        assert_eq!(reloaded.lookup(&tree, 10, exists(&tree)).expect("ok").map(|v| v.seq), Some(3));
         // Once the group of version 3 is gone, the version is dead.
         tree.remove(GroupKey { min_due: Millis(300), gseq: 3 }.encode()).expect("remove");
-        assert_eq!(reloaded.lookup(&tree, 10).expect("ok"), None);
+        assert_eq!(reloaded.lookup(&tree, 10, exists(&tree)).expect("ok"), None);
     }
 
     #[test]
@@ -411,8 +420,8 @@ mod tests {
         assert_eq!(tree.range(lo..hi).count(), 0);
         apply(&tree, &mut index, 2, (0..=INLINE_RECORDS as u128).map(|i| put(i + 1000, 2, 5)).collect());
         assert!(index.runs()[1].inline().is_none());
-        assert_eq!(index.lookup(&tree, 3).expect("ok").map(|v| v.seq), Some(1));
-        assert_eq!(index.lookup(&tree, 1003).expect("ok").map(|v| v.seq), Some(2));
+        assert_eq!(index.lookup(&tree, 3, exists(&tree)).expect("ok").map(|v| v.seq), Some(1));
+        assert_eq!(index.lookup(&tree, 1003, exists(&tree)).expect("ok").map(|v| v.seq), Some(2));
     }
 
     #[test]
@@ -428,7 +437,7 @@ mod tests {
         let (lo, hi) = ChunkKey::run_range(7);
         assert!(tree.range(lo..hi).count() >= 2);
         for id in [0u128, 2047, 2048, 4096, 4100] {
-            assert_eq!(index.lookup(&tree, id).expect("ok").map(|v| v.seq), Some(id as u64 * 2 + 1));
+            assert_eq!(index.lookup(&tree, id, exists(&tree)).expect("ok").map(|v| v.seq), Some(id as u64 * 2 + 1));
         }
     }
 }
