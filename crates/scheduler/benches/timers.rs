@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rand::Rng;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 use triggerd_scheduler::{
     Clock, Config, Durability, Fired, Millis, Scheduler, SystemClock, Timer, TimerId, run,
 };
@@ -50,7 +50,11 @@ fn timers(rng: &mut StdRng, n: usize, from: i64, spread: i64) -> Vec<Timer> {
 }
 
 fn rate(n: usize, d: Duration) -> String {
-    format!("{:>9.0}/s ({n} in {:.2} s)", n as f64 / d.as_secs_f64(), d.as_secs_f64())
+    format!(
+        "{:>9.0}/s ({n} in {:.2} s)",
+        n as f64 / d.as_secs_f64(),
+        d.as_secs_f64()
+    )
 }
 
 fn raw_sled(all: &[Timer]) {
@@ -68,7 +72,10 @@ fn raw_sled(all: &[Timer]) {
         tree.apply_batch(batch).expect("batch");
         db.flush().expect("flush");
     }
-    println!("raw sled, one key per timer, insert + flush per 1,000 : {}", rate(all.len(), t.elapsed()));
+    println!(
+        "raw sled, one key per timer, insert + flush per 1,000 : {}",
+        rate(all.len(), t.elapsed())
+    );
     let t = Instant::now();
     let mut n = 0;
     loop {
@@ -86,13 +93,19 @@ fn raw_sled(all: &[Timer]) {
         db.flush().expect("flush");
         n += k;
     }
-    println!("raw sled, scan + delete in due order + flush per 1,000  : {}", rate(n, t.elapsed()));
+    println!(
+        "raw sled, scan + delete in due order + flush per 1,000  : {}",
+        rate(n, t.elapsed())
+    );
 }
 
 async fn schedule_all(sched: &Scheduler, all: &[Timer], durability: Durability) -> Duration {
     let t = Instant::now();
     for chunk in all.chunks(BATCH) {
-        sched.schedule_batch(chunk.to_vec(), durability).await.expect("schedule");
+        sched
+            .schedule_batch(chunk.to_vec(), durability)
+            .await
+            .expect("schedule");
     }
     t.elapsed()
 }
@@ -106,7 +119,10 @@ async fn ours(n: usize) {
     let all = timers(&mut rng, n, now + 60_000, DAY_MS);
     let sched = Scheduler::open(open_db(&dir.path().join("a")), Config::default()).expect("open");
     let d = schedule_all(&sched, &all, Durability::Flush).await;
-    println!("ours: schedule, batches of 1,000 + flush              : {}", rate(n, d));
+    println!(
+        "ours: schedule, batches of 1,000 + flush              : {}",
+        rate(n, d)
+    );
     let stats = sched.stats();
     println!(
         "      index runs {}, filter memory {:.1} MB, RSS {:.0} MB",
@@ -116,19 +132,32 @@ async fn ours(n: usize) {
     );
 
     // Cancel 100,000 of them (batches of 1,000 + flush), then single calls.
-    let victims: Vec<TimerId> = all.iter().step_by((n / 100_000).max(1)).map(|t| t.id).collect();
+    let victims: Vec<TimerId> = all
+        .iter()
+        .step_by((n / 100_000).max(1))
+        .map(|t| t.id)
+        .collect();
     let (batched, single) = victims.split_at(victims.len() - victims.len() / 10);
     let t = Instant::now();
     let mut cancelled = 0;
     for chunk in batched.chunks(BATCH) {
-        cancelled += sched.cancel_batch(chunk, Durability::Flush).await.expect("cancel");
+        cancelled += sched
+            .cancel_batch(chunk, Durability::Flush)
+            .await
+            .expect("cancel");
     }
-    println!("ours: cancel, batches of 1,000 + flush                : {}", rate(cancelled, t.elapsed()));
+    println!(
+        "ours: cancel, batches of 1,000 + flush                : {}",
+        rate(cancelled, t.elapsed())
+    );
     let t = Instant::now();
     for id in single {
         sched.cancel(*id, Durability::Async).await.expect("cancel");
     }
-    println!("ours: cancel, one call each, no flush                 : {}", rate(single.len(), t.elapsed()));
+    println!(
+        "ours: cancel, one call each, no flush                 : {}",
+        rate(single.len(), t.elapsed())
+    );
     drop(sched);
 
     // Fire + complete with n overdue, after a restart.
@@ -151,14 +180,27 @@ async fn ours(n: usize) {
         let ids: Vec<TimerId> = batch.iter().map(|f| f.id).collect();
         assert!(batch.iter().all(|f| f.due >= last_due && f.due.0 <= now));
         last_due = batch.last().map_or(last_due, |f| f.due);
-        sched.complete(&ids, Durability::Flush).await.expect("complete");
+        sched
+            .complete(&ids, Durability::Flush)
+            .await
+            .expect("complete");
         batch = sched.pop_due(Millis(now), BATCH).expect("pop");
         fired += batch.len();
     }
     assert_eq!(fired, n);
-    println!("ours: restart to first fire, {n} overdue             : {:.1} ms", to_first.as_secs_f64() * 1e3);
-    println!("ours: fire + complete (batches of 1,000 + flush)      : {}", rate(fired, t.elapsed()));
-    println!("      RSS {:.0} MB, resident timers now {}", rss_mb(), sched.stats().resident);
+    println!(
+        "ours: restart to first fire, {n} overdue             : {:.1} ms",
+        to_first.as_secs_f64() * 1e3
+    );
+    println!(
+        "ours: fire + complete (batches of 1,000 + flush)      : {}",
+        rate(fired, t.elapsed())
+    );
+    println!(
+        "      RSS {:.0} MB, resident timers now {}",
+        rss_mb(),
+        sched.stats().resident
+    );
 }
 
 async fn steady(per_sec: usize, secs: u64) {
@@ -176,7 +218,10 @@ async fn steady(per_sec: usize, secs: u64) {
                 let ids: Vec<TimerId> = fired.iter().map(|f| f.id).collect();
                 // Complete off the firing loop, as a dispatcher would.
                 tokio::spawn(async move {
-                    sched.complete(&ids, Durability::Flush).await.expect("complete");
+                    sched
+                        .complete(&ids, Durability::Flush)
+                        .await
+                        .expect("complete");
                 });
             }
         }
@@ -195,7 +240,10 @@ async fn steady(per_sec: usize, secs: u64) {
         let now = clock.now().0;
         let batch = timers(&mut rng, per_tick, now + 50, 950);
         scheduled += batch.len();
-        sched.schedule_batch(batch, Durability::Flush).await.expect("schedule");
+        sched
+            .schedule_batch(batch, Durability::Flush)
+            .await
+            .expect("schedule");
         next += tick;
         tokio::time::sleep_until(next).await;
     }
@@ -218,7 +266,11 @@ async fn steady(per_sec: usize, secs: u64) {
 }
 
 fn ten_million_phase(phase: &str, dir: &std::path::Path) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
     rt.block_on(async {
         let now = SystemClock.now().0;
         match phase {
@@ -264,22 +316,35 @@ fn ten_million_phase(phase: &str, dir: &std::path::Path) {
 }
 
 fn main() {
-    if let (Ok(phase), Ok(dir)) = (std::env::var("TIMERS_BENCH_PHASE"), std::env::var("TIMERS_BENCH_DIR")) {
+    if let (Ok(phase), Ok(dir)) = (
+        std::env::var("TIMERS_BENCH_PHASE"),
+        std::env::var("TIMERS_BENCH_DIR"),
+    ) {
         ten_million_phase(&phase, std::path::Path::new(&dir));
         return;
     }
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` / test harness probing
     }
-    let n: usize = std::env::var("TIMERS_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    println!("triggerd-scheduler timers bench: n = {n}, {} cores", std::thread::available_parallelism().map_or(0, |p| p.get()));
+    let n: usize = std::env::var("TIMERS_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    println!(
+        "triggerd-scheduler timers bench: n = {n}, {} cores",
+        std::thread::available_parallelism().map_or(0, |p| p.get())
+    );
     let mut rng = StdRng::seed_from_u64(3);
     let now = SystemClock.now().0;
     let only = std::env::var("TIMERS_BENCH_ONLY").unwrap_or_default();
     if only.is_empty() {
         raw_sled(&timers(&mut rng, n, now, DAY_MS));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
     rt.block_on(async {
         if only.is_empty() || only == "ours" {
             ours(n).await;

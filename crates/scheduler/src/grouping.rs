@@ -41,7 +41,11 @@ impl GroupPolicy {
 
 /// Cuts `dues` (sorted ascending, with each timer's payload size) into
 /// consecutive ranges, one per group.
-pub(crate) fn cut(dues: &[(Millis, usize)], now: Millis, policy: &GroupPolicy) -> Vec<Range<usize>> {
+pub(crate) fn cut(
+    dues: &[(Millis, usize)],
+    now: Millis,
+    policy: &GroupPolicy,
+) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let range = match (dues.first(), dues.last()) {
         (Some(a), Some(b)) => b.0.saturating_since(a.0),
@@ -105,7 +109,11 @@ mod tests {
 
     #[test]
     fn a_day_spread_batch_costs_few_groups() {
-        let policy = GroupPolicy { max_timers: 1024, max_bytes: 1 << 20, ..POLICY };
+        let policy = GroupPolicy {
+            max_timers: 1024,
+            max_bytes: 1 << 20,
+            ..POLICY
+        };
         let dues: Vec<(Millis, usize)> = (0..1000).map(|i| (Millis(i * 86_400), 32)).collect();
         let groups = cut(&dues, Millis(0), &policy).len();
         assert!(groups < 60, "{groups} groups");
@@ -113,9 +121,15 @@ mod tests {
 
     #[test]
     fn an_overdue_spread_batch_still_costs_few_groups() {
-        let policy = GroupPolicy { max_timers: 1024, max_bytes: 1 << 20, ..POLICY };
+        let policy = GroupPolicy {
+            max_timers: 1024,
+            max_bytes: 1 << 20,
+            ..POLICY
+        };
         // Dues over the past hour: distance-based spans are the minimum.
-        let dues: Vec<(Millis, usize)> = (0..1000).map(|i| (Millis(-3_600_000 + i * 3_600), 32)).collect();
+        let dues: Vec<(Millis, usize)> = (0..1000)
+            .map(|i| (Millis(-3_600_000 + i * 3_600), 32))
+            .collect();
         let groups = cut(&dues, Millis(0), &policy).len();
         assert!(groups <= TARGET_GROUPS as usize + 1, "{groups} groups");
     }

@@ -239,7 +239,11 @@ mod tests {
 
     #[test]
     fn keyspaces_do_not_interleave() {
-        let g = GroupKey { min_due: Millis::MAX, gseq: u64::MAX }.encode();
+        let g = GroupKey {
+            min_due: Millis::MAX,
+            gseq: u64::MAX,
+        }
+        .encode();
         let c = ChunkKey { run: 0, last_id: 0 }.encode();
         assert!(g.as_slice() < GroupKey::keyspace_end().as_slice());
         assert!(GroupKey::keyspace_end().as_slice() <= c.as_slice());

@@ -137,7 +137,9 @@ pub struct Scheduler {
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scheduler").field("stats", &self.stats()).finish()
+        f.debug_struct("Scheduler")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -339,10 +341,13 @@ impl Inner {
                 resident: true,
             }));
         }
-        Ok(st.index.lookup(&self.tree, id, |g| st.group_exists(&self.tree, g))?.map(|version| Existing {
-            version,
-            resident: false,
-        }))
+        Ok(st
+            .index
+            .lookup(&self.tree, id, |g| st.group_exists(&self.tree, g))?
+            .map(|version| Existing {
+                version,
+                resident: false,
+            }))
     }
 
     fn wake_compactor(&self) {
@@ -354,7 +359,11 @@ impl Inner {
     /// Stages the death of `dead` timers: deletion of the groups it empties,
     /// and a tomb for every timer whose group survives (a deleted group
     /// needs no tombs: lookups check that a version's group exists).
-    fn stage_deaths(st: &State, dead: &[(TimerId, Existing)], batch: &mut sled::Batch) -> Vec<Record> {
+    fn stage_deaths(
+        st: &State,
+        dead: &[(TimerId, Existing)],
+        batch: &mut sled::Batch,
+    ) -> Vec<Record> {
         let mut drops: HashMap<GroupKey, u32> = HashMap::new();
         for (_, e) in dead.iter().filter(|(_, e)| e.resident) {
             *drops.entry(e.version.group).or_insert(0) += 1;
@@ -552,10 +561,9 @@ impl Inner {
     }
 
     fn read_stored(&self, id: TimerId, v: Version) -> Result<StoredTimer> {
-        let bytes = self
-            .tree
-            .get(v.group.encode())?
-            .ok_or_else(|| Error::corrupt("group", format!("{:?} missing for timer {id}", v.group)))?;
+        let bytes = self.tree.get(v.group.encode())?.ok_or_else(|| {
+            Error::corrupt("group", format!("{:?} missing for timer {id}", v.group))
+        })?;
         decode_group(&bytes)?
             .into_iter()
             .find(|t| t.id == id && t.seq == v.seq)
@@ -580,7 +588,10 @@ impl Inner {
                 },
                 TimerState::InFlight,
             ),
-            None => match st.index.lookup(&self.tree, id, |g| st.group_exists(&self.tree, g))? {
+            None => match st
+                .index
+                .lookup(&self.tree, id, |g| st.group_exists(&self.tree, g))?
+            {
                 Some(v) => (v, TimerState::Waiting),
                 None => return Ok(None),
             },
@@ -648,7 +659,12 @@ impl Inner {
                     continue;
                 }
                 if let Some(r) = st.window.get(t.id) {
-                    tracing::warn!(id = t.id, resident = r.seq, stored = t.seq, "two live versions of one timer; keeping the resident one");
+                    tracing::warn!(
+                        id = t.id,
+                        resident = r.seq,
+                        stored = t.seq,
+                        "two live versions of one timer; keeping the resident one"
+                    );
                     continue;
                 }
                 st.window.insert(
@@ -755,9 +771,10 @@ impl Compactor {
                 let Some(inputs) = compact::pick(state.lock().index.runs()) else {
                     break;
                 };
-                let result = db.generate_id().map_err(Error::from).and_then(|out| {
-                    compact::merge(commit, tree, &inputs, out, stop)
-                });
+                let result = db
+                    .generate_id()
+                    .map_err(Error::from)
+                    .and_then(|out| compact::merge(commit, tree, &inputs, out, stop));
                 match result {
                     Ok(Some(merged)) => {
                         let mut st = state.lock();

@@ -147,7 +147,8 @@ impl Window {
                     continue; // cancelled, replaced or handed out since
                 }
                 if let Err(due) = self.wheel.insert(e) {
-                    self.ready.insert((Millis(ordered_to_i64(due.tick)), due.id));
+                    self.ready
+                        .insert((Millis(ordered_to_i64(due.tick)), due.id));
                 }
             }
         }
@@ -204,7 +205,10 @@ mod tests {
         Resident {
             due: Millis(due),
             seq,
-            group: GroupKey { min_due: Millis(0), gseq: group },
+            group: GroupKey {
+                min_due: Millis(0),
+                gseq: group,
+            },
             payload: vec![seq as u8],
             in_flight: false,
         }
@@ -231,7 +235,13 @@ mod tests {
         assert_eq!(w.remove(2).map(|(_, e)| e), Some(true));
         w.expire(Millis(100), usize::MAX);
         assert!(w.take_ready(10).is_empty());
-        assert_eq!(w.live_in(&GroupKey { min_due: Millis(0), gseq: 7 }), 0);
+        assert_eq!(
+            w.live_in(&GroupKey {
+                min_due: Millis(0),
+                gseq: 7
+            }),
+            0
+        );
     }
 
     #[test]

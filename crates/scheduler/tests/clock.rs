@@ -23,33 +23,49 @@ fn start(
     sched: &Scheduler,
     clock: Arc<dyn Clock>,
     retry: Vec<TimerId>,
-) -> (Log, oneshot::Sender<()>, tokio::task::JoinHandle<triggerd_scheduler::Result<()>>) {
+) -> (
+    Log,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<triggerd_scheduler::Result<()>>,
+) {
     let log: Log = Arc::default();
     let retried: Arc<Mutex<Vec<TimerId>>> = Arc::default();
     let (stop, stopped) = oneshot::channel::<()>();
     let handler = {
         let (sched, log, clock) = (sched.clone(), log.clone(), clock.clone());
         move |fired: Vec<Fired>| {
-            let (sched, log, clock, retry, retried) =
-                (sched.clone(), log.clone(), clock.clone(), retry.clone(), retried.clone());
+            let (sched, log, clock, retry, retried) = (
+                sched.clone(),
+                log.clone(),
+                clock.clone(),
+                retry.clone(),
+                retried.clone(),
+            );
             async move {
                 let now = clock.now();
                 for f in &fired {
                     assert!(f.due <= now, "fired {} before its due {}", f.id, f.due);
                 }
-                log.lock().push((now.0, fired.iter().map(|f| f.id).collect()));
+                log.lock()
+                    .push((now.0, fired.iter().map(|f| f.id).collect()));
                 let mut done = Vec::new();
                 for f in fired {
                     let first_time = !retried.lock().contains(&f.id);
                     if retry.contains(&f.id) && first_time {
                         retried.lock().push(f.id);
                         let again = Timer::new(f.id, f.due.saturating_add(50), f.payload);
-                        sched.schedule(again, Durability::Async).await.expect("retry");
+                        sched
+                            .schedule(again, Durability::Async)
+                            .await
+                            .expect("retry");
                     } else {
                         done.push(f.id);
                     }
                 }
-                sched.complete(&done, Durability::Async).await.expect("complete");
+                sched
+                    .complete(&done, Durability::Async)
+                    .await
+                    .expect("complete");
             }
         }
     };
@@ -60,8 +76,14 @@ fn start(
 }
 
 async fn schedule(sched: &Scheduler, timers: &[(TimerId, i64)]) {
-    let timers = timers.iter().map(|(id, due)| Timer::new(*id, Millis(*due), vec![])).collect();
-    sched.schedule_batch(timers, Durability::Async).await.expect("schedules");
+    let timers = timers
+        .iter()
+        .map(|(id, due)| Timer::new(*id, Millis(*due), vec![]))
+        .collect();
+    sched
+        .schedule_batch(timers, Durability::Async)
+        .await
+        .expect("schedules");
 }
 
 #[tokio::test]
@@ -88,7 +110,10 @@ async fn r_x3_retries_scheduled_during_an_advance_fire_in_the_same_advance() {
     let (log, stop, task) = start(&sched, Arc::new(clock.clone()), vec![7]);
     // 7 fires at 100, is retried at 150 (<= 200), fires again at 150.
     assert_eq!(clock.advance_to(Millis(200)).await.expect("advances"), 3);
-    assert_eq!(*log.lock(), vec![(100, vec![7]), (120, vec![8]), (150, vec![7])]);
+    assert_eq!(
+        *log.lock(),
+        vec![(100, vec![7]), (120, vec![8]), (150, vec![7])]
+    );
     assert_eq!(sched.pending_count(), 0);
     let _ = stop.send(());
     task.await.expect("joins").expect("driver ok");
@@ -118,7 +143,13 @@ async fn r_x1_manual_clock_refuses_to_move_backwards() {
         clock.advance_to(Millis(499)).await,
         Err(Error::ClockBackwards { .. })
     ));
-    assert_eq!(clock.advance_to(Millis(500)).await.expect("same instant is fine"), 0);
+    assert_eq!(
+        clock
+            .advance_to(Millis(500))
+            .await
+            .expect("same instant is fine"),
+        0
+    );
     let _ = stop.send(());
     task.await.expect("joins").expect("driver ok");
 }
@@ -163,7 +194,13 @@ async fn a_new_driver_serves_advances_after_the_previous_one_stopped() {
     task.await.expect("joins").expect("driver ok");
     // The queue went back to the clock: a new driver can attach.
     let (_log, stop, task) = start(&sched, Arc::new(clock.clone()), vec![]);
-    assert_eq!(clock.advance_by(10).await.expect("served by the new driver"), 0);
+    assert_eq!(
+        clock
+            .advance_by(10)
+            .await
+            .expect("served by the new driver"),
+        0
+    );
     let _ = stop.send(());
     task.await.expect("joins").expect("driver ok");
 }

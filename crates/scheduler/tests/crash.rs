@@ -24,7 +24,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use triggerd_scheduler::{Clock, Config, Durability, Millis, Scheduler, SystemClock, Timer, TimerId};
+use triggerd_scheduler::{
+    Clock, Config, Durability, Millis, Scheduler, SystemClock, Timer, TimerId,
+};
 
 const KILLS: u32 = 24;
 
@@ -49,8 +51,14 @@ fn crash_child() {
     let Ok(dir) = std::env::var("CRASH_CHILD_DIR") else {
         return;
     };
-    let run: u64 = std::env::var("CRASH_CHILD_RUN").expect("run").parse().expect("number");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let run: u64 = std::env::var("CRASH_CHILD_RUN")
+        .expect("run")
+        .parse()
+        .expect("number");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
     rt.block_on(async move {
         let dir = Path::new(&dir);
         let db = sled::Config::new().path(dir.join("db")).open().expect("db");
@@ -61,7 +69,8 @@ fn crash_child() {
             .open(dir.join("log"))
             .expect("log");
         let mut line = |s: String| {
-            log.write_all(format!("{s}\n").as_bytes()).expect("log write");
+            log.write_all(format!("{s}\n").as_bytes())
+                .expect("log write");
         };
         let clock = SystemClock;
         let mut rng = rand::thread_rng();
@@ -86,7 +95,10 @@ fn crash_child() {
             for t in &batch {
                 line(format!("B {} {}", t.id, t.due.0));
             }
-            sched.schedule_batch(batch.clone(), Durability::Flush).await.expect("schedule");
+            sched
+                .schedule_batch(batch.clone(), Durability::Flush)
+                .await
+                .expect("schedule");
             for t in &batch {
                 line(format!("A {} {}", t.id, t.due.0));
                 mine.push(t.id);
@@ -113,7 +125,10 @@ fn crash_child() {
             for id in &done {
                 line(format!("D {id}"));
             }
-            sched.complete(&done, Durability::Flush).await.expect("complete");
+            sched
+                .complete(&done, Durability::Flush)
+                .await
+                .expect("complete");
             for id in &done {
                 line(format!("d {id}"));
             }
@@ -146,7 +161,9 @@ fn replay(text: &str, possible: &mut BTreeMap<TimerId, BTreeSet<St>>) -> Result<
                     return Err(format!("{id} fired at {now}, before its due {due}"));
                 }
                 if *p == gone() {
-                    return Err(format!("{id} fired after its completion/cancel was acknowledged"));
+                    return Err(format!(
+                        "{id} fired after its completion/cancel was acknowledged"
+                    ));
                 }
                 if !p.contains(&St::Pending(due)) {
                     return Err(format!("{id} fired with due {due}, allowed {p:?}"));
@@ -159,7 +176,10 @@ fn replay(text: &str, possible: &mut BTreeMap<TimerId, BTreeSet<St>>) -> Result<
 }
 
 fn check(dir: &Path, possible: &mut BTreeMap<TimerId, BTreeSet<St>>) -> usize {
-    let db = sled::Config::new().path(dir.join("db")).open().expect("db reopens");
+    let db = sled::Config::new()
+        .path(dir.join("db"))
+        .open()
+        .expect("db reopens");
     let sched = Scheduler::open(db, config()).expect("scheduler reopens");
     let mut pending = 0;
     for (id, allowed) in possible.iter_mut() {
@@ -170,7 +190,10 @@ fn check(dir: &Path, possible: &mut BTreeMap<TimerId, BTreeSet<St>>) -> usize {
             }
             None => St::Gone,
         };
-        assert!(allowed.contains(&actual), "timer {id} is {actual:?}, allowed {allowed:?}");
+        assert!(
+            allowed.contains(&actual),
+            "timer {id} is {actual:?}, allowed {allowed:?}"
+        );
         if actual != St::Gone {
             pending += 1;
         }
@@ -190,7 +213,13 @@ fn r_k2_crash_kill_loop_loses_nothing_acknowledged() {
     let started = Instant::now();
     for run in 0..KILLS {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("CRASH_CHILD_DIR", dir.path())
             .env("CRASH_CHILD_RUN", run.to_string())
             .stdout(Stdio::null())
@@ -198,13 +227,18 @@ fn r_k2_crash_kill_loop_loses_nothing_acknowledged() {
             .spawn()
             .expect("child starts");
         std::thread::sleep(Duration::from_millis(rng.gen_range(150..700)));
-        assert!(child.try_wait().expect("wait").is_none(), "child died on its own");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "child died on its own"
+        );
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");
         let text = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
         // Only lines appended since the last check are new; a cut line at
         // the end of a run is skipped by `replay` and never completed.
-        let cut = text[consumed..].rfind('\n').map_or(consumed, |i| consumed + i + 1);
+        let cut = text[consumed..]
+            .rfind('\n')
+            .map_or(consumed, |i| consumed + i + 1);
         if let Err(e) = replay(&text[consumed..cut], &mut possible) {
             panic!("run {run}: {e}");
         }
@@ -214,7 +248,10 @@ fn r_k2_crash_kill_loop_loses_nothing_acknowledged() {
         check(dir.path(), &mut possible);
     }
     // Drain: everything still pending fires, once, in (due, id) order.
-    let db = sled::Config::new().path(dir.path().join("db")).open().expect("db");
+    let db = sled::Config::new()
+        .path(dir.path().join("db"))
+        .open()
+        .expect("db");
     let sched = Scheduler::open(db, config()).expect("opens");
     let mut fired = Vec::new();
     loop {
@@ -234,7 +271,10 @@ fn r_k2_crash_kill_loop_loses_nothing_acknowledged() {
     want.sort();
     assert_eq!(fired, want);
     let completed = possible.values().filter(|s| s.contains(&St::Gone)).count();
-    assert!(completed > 100, "the workload did too little: {completed} timers gone");
+    assert!(
+        completed > 100,
+        "the workload did too little: {completed} timers gone"
+    );
     eprintln!(
         "{KILLS} kills, {} timers, {} pending at the end, {:?}",
         possible.len(),

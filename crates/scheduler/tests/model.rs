@@ -70,7 +70,12 @@ fn run_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let open_db = || sled::Config::new().path(dir.path()).open().expect("sled opens");
+    let open_db = || {
+        sled::Config::new()
+            .path(dir.path())
+            .open()
+            .expect("sled opens")
+    };
     let mut db = open_db();
     let mut sched = Some(Scheduler::open(db.clone(), config()).expect("opens"));
     let mut model: BTreeMap<TimerId, ModelTimer> = BTreeMap::new();
@@ -86,7 +91,9 @@ fn run_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .iter()
                     .map(|(i, due, p)| Timer::new(id(*i), Millis(*due), vec![*p]))
                     .collect();
-                let got = rt.block_on(s.schedule_batch(timers.clone(), Durability::Async)).expect("schedules");
+                let got = rt
+                    .block_on(s.schedule_batch(timers.clone(), Durability::Async))
+                    .expect("schedules");
                 let mut want = Vec::new();
                 for t in timers {
                     let outcome = match model.get(&t.id) {
@@ -95,7 +102,14 @@ fn run_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         None => Scheduled::Created,
                     };
                     if outcome != Scheduled::Unchanged {
-                        model.insert(t.id, ModelTimer { due: t.due.0, payload: t.payload, in_flight: false });
+                        model.insert(
+                            t.id,
+                            ModelTimer {
+                                due: t.due.0,
+                                payload: t.payload,
+                                in_flight: false,
+                            },
+                        );
                     }
                     want.push(outcome);
                 }
@@ -103,7 +117,9 @@ fn run_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Cancel(ids) => {
                 let ids: Vec<TimerId> = ids.into_iter().map(id).collect();
-                let got = rt.block_on(s.cancel_batch(&ids, Durability::Async)).expect("cancels");
+                let got = rt
+                    .block_on(s.cancel_batch(&ids, Durability::Async))
+                    .expect("cancels");
                 let mut unique = ids.clone();
                 unique.sort();
                 unique.dedup();
@@ -144,7 +160,9 @@ fn run_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .take(take)
                     .collect();
                 ids.push(id(extra));
-                let got = rt.block_on(s.complete(&ids, Durability::Async)).expect("completes");
+                let got = rt
+                    .block_on(s.complete(&ids, Durability::Async))
+                    .expect("completes");
                 ids.sort();
                 ids.dedup();
                 let want = ids
@@ -156,9 +174,15 @@ fn run_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Get(x) => {
                 let got = s.get(id(x)).expect("gets").map(|p| {
-                    (p.timer.due.0, p.timer.payload, p.state == TimerState::InFlight)
+                    (
+                        p.timer.due.0,
+                        p.timer.payload,
+                        p.state == TimerState::InFlight,
+                    )
                 });
-                let want = model.get(&id(x)).map(|m| (m.due, m.payload.clone(), m.in_flight));
+                let want = model
+                    .get(&id(x))
+                    .map(|m| (m.due, m.payload.clone(), m.in_flight));
                 prop_assert_eq!(got, want);
             }
             Op::Restart => {
@@ -179,12 +203,19 @@ fn run_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
         }
-        if std::env::var("MODEL_TRACE").is_ok() { eprintln!("{:?} {}", t0.elapsed(), &dbg[..dbg.len().min(40)]); }
+        if std::env::var("MODEL_TRACE").is_ok() {
+            eprintln!("{:?} {}", t0.elapsed(), &dbg[..dbg.len().min(40)]);
+        }
         let s = sched.as_ref().expect("open");
         prop_assert_eq!(s.pending_count(), model.len() as u64);
         if let Some(min) = model.values().filter(|m| !m.in_flight).map(|m| m.due).min() {
             let next = s.next_due();
-            prop_assert!(next.is_some_and(|d| d.0 <= min), "next_due {:?} > model {}", next, min);
+            prop_assert!(
+                next.is_some_and(|d| d.0 <= min),
+                "next_due {:?} > model {}",
+                next,
+                min
+            );
         }
     }
     // Drain: every pending timer fires exactly once more, in order.

@@ -48,7 +48,10 @@ pub(crate) fn pick(runs: &[Arc<Run>]) -> Option<Vec<Arc<Run>>> {
     }
     let mut by_class: HashMap<u32, Vec<Arc<Run>>> = HashMap::new();
     for r in runs {
-        by_class.entry(class(r.records())).or_default().push(r.clone());
+        by_class
+            .entry(class(r.records()))
+            .or_default()
+            .push(r.clone());
     }
     by_class
         .into_iter()
@@ -148,7 +151,7 @@ pub(crate) fn merge(
             heap.push(Reverse((next, i)));
         }
         seen += 1;
-        if seen % 4096 == 0 && stop.load(Ordering::Relaxed) {
+        if seen.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
             let mut undo = sled::Batch::default();
             for k in &written {
                 undo.remove(k.encode().to_vec());
@@ -179,7 +182,10 @@ pub(crate) fn merge(
         if let Some((k, v)) = done.last_chunk {
             commit.write(|| tree.insert(k.encode(), v))?;
         }
-        swap.insert(RunKey { run: out_id }.encode(RUN_PREFIX).to_vec(), done.header);
+        swap.insert(
+            RunKey { run: out_id }.encode(RUN_PREFIX).to_vec(),
+            done.header,
+        );
         Some(done.run)
     } else {
         None
@@ -209,7 +215,10 @@ mod tests {
             seq,
             kind,
             due: Millis(1),
-            group: GroupKey { min_due: Millis(1), gseq },
+            group: GroupKey {
+                min_due: Millis(1),
+                gseq,
+            },
         }
     }
 
@@ -229,9 +238,21 @@ mod tests {
         let tree = db.open_tree("t").expect("tree");
         let mut index = IdIndex::default();
         // Group 1 still exists on disk; group 2 was deleted.
-        tree.insert(GroupKey { min_due: Millis(1), gseq: 1 }.encode(), &[1u8][..]).expect("insert");
+        tree.insert(
+            GroupKey {
+                min_due: Millis(1),
+                gseq: 1,
+            }
+            .encode(),
+            &[1u8][..],
+        )
+        .expect("insert");
         let runs = [
-            vec![rec(5, 1, Kind::Put, 1), rec(6, 2, Kind::Put, 2), rec(7, 3, Kind::Put, 2)],
+            vec![
+                rec(5, 1, Kind::Put, 1),
+                rec(6, 2, Kind::Put, 2),
+                rec(7, 3, Kind::Put, 2),
+            ],
             vec![rec(5, 1, Kind::Tomb, 1), rec(6, 2, Kind::Tomb, 2)],
         ];
         for (i, records) in runs.into_iter().enumerate() {
@@ -243,16 +264,33 @@ mod tests {
         let inputs = index.runs().to_vec();
         let stop = AtomicBool::new(false);
         let commit = GroupCommit::new(db.clone());
-        let merged = merge(&commit, &tree, &inputs, 99, &stop).expect("merge").expect("not stopped");
+        let merged = merge(&commit, &tree, &inputs, 99, &stop)
+            .expect("merge")
+            .expect("not stopped");
         tree.apply_batch(merged.swap).expect("swap");
         let out = merged.output.expect("records left");
         // id 5 (group 1 exists): put and tomb kept; ids 6 and 7 (group 2
         // gone): dropped.
         assert_eq!((out.puts, out.tombs), (1, 1));
         index.replace(&inputs.iter().map(|r| r.id).collect::<Vec<_>>(), Some(out));
-        assert_eq!(index.lookup(&tree, 5, |g| Ok(tree.contains_key(g.encode())?)).expect("ok"), None);
-        assert_eq!(index.lookup(&tree, 6, |g| Ok(tree.contains_key(g.encode())?)).expect("ok"), None);
-        assert_eq!(index.lookup(&tree, 7, |g| Ok(tree.contains_key(g.encode())?)).expect("ok"), None);
+        assert_eq!(
+            index
+                .lookup(&tree, 5, |g| Ok(tree.contains_key(g.encode())?))
+                .expect("ok"),
+            None
+        );
+        assert_eq!(
+            index
+                .lookup(&tree, 6, |g| Ok(tree.contains_key(g.encode())?))
+                .expect("ok"),
+            None
+        );
+        assert_eq!(
+            index
+                .lookup(&tree, 7, |g| Ok(tree.contains_key(g.encode())?))
+                .expect("ok"),
+            None
+        );
         let reloaded = IdIndex::load(&tree).expect("load");
         assert_eq!(reloaded.runs().len(), 1);
         assert_eq!(tree.scan_prefix([PENDING_RUN_PREFIX]).count(), 0);
@@ -262,8 +300,20 @@ mod tests {
     fn unfinished_merge_output_is_removed_at_load() {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = db.open_tree("t").expect("tree");
-        tree.insert(RunKey { run: 42 }.encode(PENDING_RUN_PREFIX), sled::IVec::default()).expect("marker");
-        tree.insert(ChunkKey { run: 42, last_id: 9 }.encode(), vec![1u8]).expect("chunk");
+        tree.insert(
+            RunKey { run: 42 }.encode(PENDING_RUN_PREFIX),
+            sled::IVec::default(),
+        )
+        .expect("marker");
+        tree.insert(
+            ChunkKey {
+                run: 42,
+                last_id: 9,
+            }
+            .encode(),
+            vec![1u8],
+        )
+        .expect("chunk");
         let index = IdIndex::load(&tree).expect("load");
         assert!(index.runs().is_empty());
         assert_eq!(tree.len(), 0);

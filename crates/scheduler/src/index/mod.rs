@@ -275,7 +275,11 @@ impl IdIndex {
         if let Some(bytes) = &run.inline {
             return ChunkView::new(bytes)?.records_of(id);
         }
-        let from = ChunkKey { run: run.id, last_id: id }.encode();
+        let from = ChunkKey {
+            run: run.id,
+            last_id: id,
+        }
+        .encode();
         let (_, end) = ChunkKey::run_range(run.id);
         match tree.range(from.as_slice()..end.as_slice()).next() {
             Some(item) => {
@@ -366,12 +370,18 @@ mod tests {
             seq,
             kind: Kind::Put,
             due: Millis(due),
-            group: GroupKey { min_due: Millis(due), gseq: seq },
+            group: GroupKey {
+                min_due: Millis(due),
+                gseq: seq,
+            },
         }
     }
 
     fn tomb(id: TimerId, seq: u64) -> Record {
-        Record { kind: Kind::Tomb, ..put(id, seq, 0) }
+        Record {
+            kind: Kind::Tomb,
+            ..put(id, seq, 0)
+        }
     }
 
     fn exists(tree: &sled::Tree) -> impl Fn(&GroupKey) -> Result<bool> + '_ {
@@ -397,15 +407,34 @@ mod tests {
         apply(&tree, &mut index, 1, vec![put(10, 1, 100), put(11, 2, 200)]);
         apply(&tree, &mut index, 2, vec![tomb(10, 1), put(10, 3, 300)]);
         apply(&tree, &mut index, 3, vec![tomb(11, 2)]);
-        assert_eq!(index.lookup(&tree, 10, exists(&tree)).expect("ok").map(|v| v.due), Some(Millis(300)));
+        assert_eq!(
+            index
+                .lookup(&tree, 10, exists(&tree))
+                .expect("ok")
+                .map(|v| v.due),
+            Some(Millis(300))
+        );
         assert_eq!(index.lookup(&tree, 11, exists(&tree)).expect("ok"), None);
         assert_eq!(index.lookup(&tree, 12, exists(&tree)).expect("ok"), None);
         assert!(index.is_tombed(&tree, 10, 1).expect("ok"));
         assert!(!index.is_tombed(&tree, 10, 3).expect("ok"));
         let reloaded = IdIndex::load(&tree).expect("loads");
-        assert_eq!(reloaded.lookup(&tree, 10, exists(&tree)).expect("ok").map(|v| v.seq), Some(3));
+        assert_eq!(
+            reloaded
+                .lookup(&tree, 10, exists(&tree))
+                .expect("ok")
+                .map(|v| v.seq),
+            Some(3)
+        );
         // Once the group of version 3 is gone, the version is dead.
-        tree.remove(GroupKey { min_due: Millis(300), gseq: 3 }.encode()).expect("remove");
+        tree.remove(
+            GroupKey {
+                min_due: Millis(300),
+                gseq: 3,
+            }
+            .encode(),
+        )
+        .expect("remove");
         assert_eq!(reloaded.lookup(&tree, 10, exists(&tree)).expect("ok"), None);
     }
 
@@ -414,14 +443,38 @@ mod tests {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = db.open_tree("t").expect("tree");
         let mut index = IdIndex::default();
-        apply(&tree, &mut index, 1, (0..INLINE_RECORDS as u128).map(|i| put(i, 1, 5)).collect());
+        apply(
+            &tree,
+            &mut index,
+            1,
+            (0..INLINE_RECORDS as u128).map(|i| put(i, 1, 5)).collect(),
+        );
         assert!(index.runs()[0].inline().is_some());
         let (lo, hi) = ChunkKey::run_range(1);
         assert_eq!(tree.range(lo..hi).count(), 0);
-        apply(&tree, &mut index, 2, (0..=INLINE_RECORDS as u128).map(|i| put(i + 1000, 2, 5)).collect());
+        apply(
+            &tree,
+            &mut index,
+            2,
+            (0..=INLINE_RECORDS as u128)
+                .map(|i| put(i + 1000, 2, 5))
+                .collect(),
+        );
         assert!(index.runs()[1].inline().is_none());
-        assert_eq!(index.lookup(&tree, 3, exists(&tree)).expect("ok").map(|v| v.seq), Some(1));
-        assert_eq!(index.lookup(&tree, 1003, exists(&tree)).expect("ok").map(|v| v.seq), Some(2));
+        assert_eq!(
+            index
+                .lookup(&tree, 3, exists(&tree))
+                .expect("ok")
+                .map(|v| v.seq),
+            Some(1)
+        );
+        assert_eq!(
+            index
+                .lookup(&tree, 1003, exists(&tree))
+                .expect("ok")
+                .map(|v| v.seq),
+            Some(2)
+        );
     }
 
     #[test]
@@ -437,7 +490,13 @@ mod tests {
         let (lo, hi) = ChunkKey::run_range(7);
         assert!(tree.range(lo..hi).count() >= 2);
         for id in [0u128, 2047, 2048, 4096, 4100] {
-            assert_eq!(index.lookup(&tree, id, exists(&tree)).expect("ok").map(|v| v.seq), Some(id as u64 * 2 + 1));
+            assert_eq!(
+                index
+                    .lookup(&tree, id, exists(&tree))
+                    .expect("ok")
+                    .map(|v| v.seq),
+                Some(id as u64 * 2 + 1)
+            );
         }
     }
 }
