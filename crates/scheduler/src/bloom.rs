@@ -48,7 +48,8 @@ impl Bloom {
 
     /// Rebuilds a filter from its persisted words.
     pub fn from_words(words: Vec<u64>) -> Option<Self> {
-        (!words.is_empty() && words.len() % WORDS_PER_BLOCK == 0).then_some(Bloom { words })
+        (!words.is_empty() && words.len().is_multiple_of(WORDS_PER_BLOCK))
+            .then_some(Bloom { words })
     }
 
     /// The words to persist.

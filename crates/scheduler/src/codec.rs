@@ -154,11 +154,14 @@ impl<'a> ChunkView<'a> {
     /// Checks the version byte and the width.
     pub fn new(bytes: &'a [u8]) -> Result<Self> {
         match bytes.first() {
-            Some(&CHUNK_VERSION) if (bytes.len() - 1) % Record::LEN == 0 => {
+            Some(&CHUNK_VERSION) if (bytes.len() - 1).is_multiple_of(Record::LEN) => {
                 Ok(ChunkView { body: &bytes[1..] })
             }
             Some(&CHUNK_VERSION) => Err(Error::corrupt("index chunk", "bad length")),
-            Some(v) => Err(Error::corrupt("index chunk", format!("unknown version {v}"))),
+            Some(v) => Err(Error::corrupt(
+                "index chunk",
+                format!("unknown version {v}"),
+            )),
             None => Err(Error::corrupt("index chunk", "empty value")),
         }
     }
@@ -212,6 +215,8 @@ pub(crate) struct RunHeader {
     pub put_bloom: Vec<u64>,
     /// Bloom filter words over tomb `(id, seq)` pairs.
     pub tomb_bloom: Vec<u64>,
+    /// The records of a small run, encoded like a chunk.
+    pub inline: Option<Vec<u8>>,
 }
 
 /// Encodes a run header.
@@ -291,8 +296,18 @@ mod tests {
     #[test]
     fn group_round_trips_and_rejects_unknown_version() {
         let timers = vec![
-            StoredTimer { due: -5, id: 7, seq: 1, payload: vec![1, 2, 3] },
-            StoredTimer { due: 9, id: u128::MAX, seq: 2, payload: vec![] },
+            StoredTimer {
+                due: -5,
+                id: 7,
+                seq: 1,
+                payload: vec![1, 2, 3],
+            },
+            StoredTimer {
+                due: 9,
+                id: u128::MAX,
+                seq: 2,
+                payload: vec![],
+            },
         ];
         let bytes = encode_group(&timers).expect("encodes");
         assert_eq!(decode_group(&bytes).expect("decodes"), timers);
@@ -303,7 +318,16 @@ mod tests {
 
     #[test]
     fn run_header_round_trips() {
-        let h = RunHeader { puts: 3, tombs: 1, put_bloom: vec![1, 2], tomb_bloom: vec![u64::MAX] };
-        assert_eq!(decode_run_header(&encode_run_header(&h).expect("enc")).expect("dec"), h);
+        let h = RunHeader {
+            puts: 3,
+            tombs: 1,
+            put_bloom: vec![1, 2],
+            tomb_bloom: vec![u64::MAX],
+            inline: Some(vec![CHUNK_VERSION]),
+        };
+        assert_eq!(
+            decode_run_header(&encode_run_header(&h).expect("enc")).expect("dec"),
+            h
+        );
     }
 }

@@ -71,7 +71,9 @@ where
             continue;
         }
         let sleep = match scheduler.next_due() {
-            Some(due) => Duration::from_millis(due.saturating_since(now).clamp(1, 3_600_000) as u64),
+            Some(due) => {
+                Duration::from_millis(due.saturating_since(now).clamp(1, 3_600_000) as u64)
+            }
             None => IDLE,
         };
         tokio::select! {

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
+use crate::stall::Watchdog;
 
 #[derive(Debug, Default)]
 struct Progress {
@@ -39,6 +40,7 @@ struct Shared {
     progress: Mutex<Progress>,
     finished: watch::Sender<Finished>,
     flushes: AtomicU64,
+    watchdog: Watchdog,
 }
 
 /// Shares `sled::Db` flushes among concurrent callers. Cheap to clone; all
@@ -53,6 +55,7 @@ impl GroupCommit {
     pub fn new(db: sled::Db) -> Self {
         GroupCommit {
             shared: Arc::new(Shared {
+                watchdog: Watchdog::start(db.clone()),
                 db,
                 progress: Mutex::new(Progress::default()),
                 finished: watch::Sender::new(Finished::default()),
@@ -97,7 +100,10 @@ impl GroupCommit {
                 p.started += 1;
                 p.started
             };
-            let result = shared.db.flush_async().await;
+            let result = {
+                let _writing = shared.watchdog.guard();
+                shared.db.flush_async().await
+            };
             shared.flushes.fetch_add(1, Ordering::Relaxed);
             shared.finished.send_replace(Finished {
                 number,
@@ -109,6 +115,21 @@ impl GroupCommit {
     /// Number of flushes performed so far (for tests and metrics).
     pub fn flush_count(&self) -> u64 {
         self.shared.flushes.load(Ordering::Relaxed)
+    }
+
+    /// Runs a sled write under the stall watchdog. sled 0.34.7 can deadlock
+    /// its own thread pool under write load (see the `stall` module); a write
+    /// wrapped here that is stuck for 250 ms makes the watchdog nudge sled
+    /// until it moves. The daemon should wrap its own `apply_batch` /
+    /// `transaction` calls on the shared database in this.
+    pub fn write<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _writing = self.shared.watchdog.guard();
+        f()
+    }
+
+    /// Times the watchdog had to nudge sled (for metrics; normally 0).
+    pub fn stall_pokes(&self) -> u64 {
+        self.shared.watchdog.pokes()
     }
 
     /// The database this group commit flushes.

@@ -5,13 +5,19 @@
 //! group's allowed span grows with its distance from the present (a quarter
 //! of the distance, within `[min_span, max_span]`), the same geometric idea
 //! as the wheel's levels: a batch whose dues spread over a day costs a few
-//! dozen keys, not one per timer. Groups are written once and never merged
+//! dozen keys, not one per timer. A batch is also cut into at most about
+//! [`TARGET_GROUPS`] groups by time (the span grows to the batch's range
+//! divided by that, up to `max_span`), so overdue or tightly packed batches
+//! do not fall back to one key per timer. Groups are written once and never merged
 //! (no read-modify-write, so no quadratic appends); they are deleted when
 //! their last timer is completed or cancelled.
 
 use std::ops::Range;
 
 use crate::types::Millis;
+
+/// Groups a batch is cut into, at most, when its range allows.
+pub(crate) const TARGET_GROUPS: i64 = 32;
 
 /// Limits on one group.
 #[derive(Clone, Copy, Debug)]
@@ -35,12 +41,21 @@ impl GroupPolicy {
 
 /// Cuts `dues` (sorted ascending, with each timer's payload size) into
 /// consecutive ranges, one per group.
-pub(crate) fn cut(dues: &[(Millis, usize)], now: Millis, policy: &GroupPolicy) -> Vec<Range<usize>> {
+pub(crate) fn cut(
+    dues: &[(Millis, usize)],
+    now: Millis,
+    policy: &GroupPolicy,
+) -> Vec<Range<usize>> {
     let mut out = Vec::new();
+    let range = match (dues.first(), dues.last()) {
+        (Some(a), Some(b)) => b.0.saturating_since(a.0),
+        _ => 0,
+    };
+    let floor = (range / TARGET_GROUPS).min(policy.max_span);
     let mut start = 0;
     while start < dues.len() {
         let min_due = dues[start].0;
-        let span = policy.span_at(min_due, now);
+        let span = policy.span_at(min_due, now).max(floor);
         let mut bytes = dues[start].1;
         let mut end = start + 1;
         while end < dues.len()
@@ -74,8 +89,13 @@ mod tests {
             .iter()
             .map(|d| (Millis(*d), 10))
             .collect();
+        // Count limit after 4; then the floor span (range / 32 = 28,125 ms)
+        // joins 40, 5,000 and 5,001; 900,000 stands alone.
         let cuts = cut(&dues, Millis(0), &POLICY);
-        assert_eq!(cuts, vec![0..4, 4..5, 5..7, 7..8]);
+        assert_eq!(cuts, vec![0..4, 4..7, 7..8]);
+        let near: Vec<(Millis, usize)> = dues[..7].to_vec();
+        // Range 5,001 ms: floor 156 ms, so the 1 s minimum span decides.
+        assert_eq!(cut(&near, Millis(0), &POLICY), vec![0..4, 4..5, 5..7]);
     }
 
     #[test]
@@ -89,10 +109,29 @@ mod tests {
 
     #[test]
     fn a_day_spread_batch_costs_few_groups() {
-        let policy = GroupPolicy { max_timers: 1024, max_bytes: 1 << 20, ..POLICY };
+        let policy = GroupPolicy {
+            max_timers: 1024,
+            max_bytes: 1 << 20,
+            ..POLICY
+        };
         let dues: Vec<(Millis, usize)> = (0..1000).map(|i| (Millis(i * 86_400), 32)).collect();
         let groups = cut(&dues, Millis(0), &policy).len();
         assert!(groups < 60, "{groups} groups");
+    }
+
+    #[test]
+    fn an_overdue_spread_batch_still_costs_few_groups() {
+        let policy = GroupPolicy {
+            max_timers: 1024,
+            max_bytes: 1 << 20,
+            ..POLICY
+        };
+        // Dues over the past hour: distance-based spans are the minimum.
+        let dues: Vec<(Millis, usize)> = (0..1000)
+            .map(|i| (Millis(-3_600_000 + i * 3_600), 32))
+            .collect();
+        let groups = cut(&dues, Millis(0), &policy).len();
+        assert!(groups <= TARGET_GROUPS as usize + 1, "{groups} groups");
     }
 
     #[test]

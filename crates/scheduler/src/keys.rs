@@ -7,6 +7,7 @@
 //! | prefix | key                                   | value                         |
 //! |--------|---------------------------------------|-------------------------------|
 //! | `0x00` | `"format"`                            | format version byte           |
+//! | `0x00` | `"pending"`                           | pending timer count, u64 BE   |
 //! | `0x10` | [`GroupKey`]: min due, group sequence | a group of timers (codec)     |
 //! | `0x20` | [`ChunkKey`]: run id, last timer id   | a chunk of index records      |
 //! | `0x21` | [`RunKey`]: run id                    | run header with bloom filters |
@@ -238,7 +239,11 @@ mod tests {
 
     #[test]
     fn keyspaces_do_not_interleave() {
-        let g = GroupKey { min_due: Millis::MAX, gseq: u64::MAX }.encode();
+        let g = GroupKey {
+            min_due: Millis::MAX,
+            gseq: u64::MAX,
+        }
+        .encode();
         let c = ChunkKey { run: 0, last_id: 0 }.encode();
         assert!(g.as_slice() < GroupKey::keyspace_end().as_slice());
         assert!(GroupKey::keyspace_end().as_slice() <= c.as_slice());

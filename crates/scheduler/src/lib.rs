@@ -42,6 +42,7 @@ mod grouping;
 mod index;
 mod keys;
 mod scheduler;
+mod stall;
 mod types;
 mod wheel;
 mod window;

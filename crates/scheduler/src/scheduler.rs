@@ -4,19 +4,21 @@
 //! Disk is the truth, memory is a window (as in restate's timer service):
 //! groups of timers are stored in order of their earliest due; the loader
 //! pages groups into the in-memory wheel as the consumer asks for later
-//! instants. The *frontier* splits the two worlds: every group whose
-//! earliest due is before it is loaded (its live timers are resident), every
-//! group at or after it is not. A new timer due before the frontier goes
-//! into memory as well as to disk; one due later goes to disk only. Only
-//! timers due before the frontier are handed out, so the `(due, id)` order
+//! instants. The *cursor* (a group key) splits the two worlds: every group
+//! whose key is below it is loaded (its live timers are resident), every
+//! group at or above it is not, so every unloaded timer is due at or after
+//! the cursor's due. A new timer due before the cursor's due goes into
+//! memory as well as to disk; one due later goes to disk only (its group key
+//! lands above the cursor, as group sequence numbers only grow). Only timers
+//! due before the cursor's due are handed out, so the `(due, id)` order
 //! holds across memory and disk.
 //!
-//! Restart is construction: nothing is resident, the frontier is at the
+//! Restart is construction: nothing is resident, the cursor is at the
 //! beginning of time, and the first `pop_due` pages in the oldest groups, so
 //! overdue timers (including those handed out but never completed) fire
 //! first. Startup reads the index run headers and one group key, nothing else.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -64,6 +66,16 @@ struct Existing {
     resident: bool,
 }
 
+/// Timers paged in per loader call (at least): big enough to amortise the
+/// scan, small enough that the first fire after a restart comes quickly.
+const LOAD_STEP: usize = 1_024;
+
+fn pending_key() -> Vec<u8> {
+    let mut k = vec![crate::keys::META_PREFIX];
+    k.extend_from_slice(b"pending");
+    k
+}
+
 /// One timer of a schedule batch after deduplication.
 struct Staged {
     id: TimerId,
@@ -76,8 +88,8 @@ struct Staged {
 pub(crate) struct State {
     index: IdIndex,
     window: Window,
-    /// Groups with an earlier `min_due` are loaded; later ones are not.
-    frontier: Millis,
+    /// Groups with a smaller key are loaded; the others are not.
+    cursor: GroupKey,
     /// Earliest `min_due` of an unloaded group, if any.
     next_unloaded: Option<Millis>,
     pending: u64,
@@ -86,6 +98,17 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Whether a group is on disk. Every group below the cursor that still
+    /// exists is tracked by the window, so only groups at or above it (which
+    /// an earlier run of the process may have deleted) need a read.
+    fn group_exists(&self, tree: &sled::Tree, group: &GroupKey) -> Result<bool> {
+        if *group < self.cursor {
+            Ok(self.window.tracks(group))
+        } else {
+            Ok(tree.contains_key(group.encode())?)
+        }
+    }
+
     fn next_due(&self) -> Option<Millis> {
         match (self.window.min_waiting_due(), self.next_unloaded) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -114,7 +137,9 @@ pub struct Scheduler {
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scheduler").field("stats", &self.stats()).finish()
+        f.debug_struct("Scheduler")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -144,18 +169,25 @@ impl Scheduler {
         }
         let index = IdIndex::load(&tree)?;
         let next_unloaded = first_group_from(&tree, Millis::MIN)?;
-        let pending = index.net_pending();
+        let pending = match tree.get(pending_key())? {
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| Error::corrupt("pending count", "bad width"))?,
+            ),
+            None => 0,
+        };
         let state = Arc::new(Mutex::new(State {
             index,
             window: Window::new(),
-            frontier: Millis::MIN,
+            cursor: GroupKey::first_at(Millis::MIN),
             next_unloaded,
             pending,
             reference: Millis::MIN,
         }));
         let compactor = cfg
             .compaction
-            .then(|| Compactor::spawn(db.clone(), tree.clone(), state.clone()));
+            .then(|| Compactor::spawn(db.clone(), tree.clone(), state.clone(), commit.clone()));
         let policy = cfg.group_policy();
         Ok(Scheduler {
             inner: Arc::new(Inner {
@@ -251,7 +283,8 @@ impl Scheduler {
     }
 
     /// Hands out up to `max` timers due at or before `upto` that are not in
-    /// flight, in `(due, id)` order, and marks them in flight. They are not
+    /// flight, in `(due, id)` order, and marks them in flight. Returns fewer
+    /// than `max` only when no more are due. They are not
     /// handed out again until completed (gone), rescheduled or cancelled, or
     /// the process restarts (then they fire again: at-least-once).
     pub fn pop_due(&self, upto: Millis, max: usize) -> Result<Vec<Fired>> {
@@ -308,10 +341,13 @@ impl Inner {
                 resident: true,
             }));
         }
-        Ok(st.index.lookup(&self.tree, id)?.map(|version| Existing {
-            version,
-            resident: false,
-        }))
+        Ok(st
+            .index
+            .lookup(&self.tree, id, |g| st.group_exists(&self.tree, g))?
+            .map(|version| Existing {
+                version,
+                resident: false,
+            }))
     }
 
     fn wake_compactor(&self) {
@@ -320,18 +356,33 @@ impl Inner {
         }
     }
 
-    /// Stages deletion of groups that the removal of `removed` residents
-    /// empties.
-    fn stage_emptied_groups(st: &State, removed: &[Existing], batch: &mut sled::Batch) {
+    /// Stages the death of `dead` timers: deletion of the groups it empties,
+    /// and a tomb for every timer whose group survives (a deleted group
+    /// needs no tombs: lookups check that a version's group exists).
+    fn stage_deaths(
+        st: &State,
+        dead: &[(TimerId, Existing)],
+        batch: &mut sled::Batch,
+    ) -> Vec<Record> {
         let mut drops: HashMap<GroupKey, u32> = HashMap::new();
-        for e in removed.iter().filter(|e| e.resident) {
+        for (_, e) in dead.iter().filter(|(_, e)| e.resident) {
             *drops.entry(e.version.group).or_insert(0) += 1;
         }
+        let mut emptied = HashSet::new();
         for (group, n) in drops {
             if st.window.live_in(&group) <= n {
                 batch.remove(group.encode().to_vec());
+                emptied.insert(group);
             }
         }
+        dead.iter()
+            .filter(|(_, e)| !(e.resident && emptied.contains(&e.version.group)))
+            .map(|(id, e)| tomb(*id, e.version))
+            .collect()
+    }
+
+    fn stage_pending(batch: &mut sled::Batch, pending: u64) {
+        batch.insert(pending_key(), pending.to_be_bytes().to_vec());
     }
 
     fn write_schedule(&self, timers: Vec<Timer>) -> Result<(Vec<Scheduled>, bool)> {
@@ -377,32 +428,30 @@ impl Inner {
         writes.sort_unstable_by_key(|s| (s.due, s.id));
 
         let mut batch = sled::Batch::default();
-        let mut records = Vec::with_capacity(writes.len() * 2);
         let replaced: Vec<(TimerId, Existing)> = writes
             .iter()
             .filter_map(|s| s.replaces.map(|e| (s.id, e)))
             .collect();
-        for (id, e) in &replaced {
-            records.push(tomb(*id, e.version));
-        }
-        let removed: Vec<Existing> = replaced.iter().map(|(_, e)| *e).collect();
-        Self::stage_emptied_groups(st, &removed, &mut batch);
+        let mut records = Self::stage_deaths(st, &replaced, &mut batch);
+        records.reserve(writes.len());
 
-        // Split at the frontier: before it, groups are born loaded.
-        let split = writes.partition_point(|s| s.due < st.frontier);
+        // Split at the cursor: timers due before it go to groups born loaded.
+        let split = writes.partition_point(|s| s.due < st.cursor.min_due);
+        let created = (writes.len() - replaced.len()) as u64;
         let mut memory_groups: Vec<(GroupKey, Vec<StoredTimer>)> = Vec::new();
         let mut first_disk_due: Option<Millis> = None;
-        for (part, resident) in [(0..split, true), (split..writes.len(), false)] {
-            let part = &writes[part];
+        let disk_part = writes.split_off(split);
+        for (part, resident) in [(writes, true), (disk_part, false)] {
             let dues: Vec<(Millis, usize)> =
                 part.iter().map(|s| (s.due, s.payload.len())).collect();
+            let mut part = part.into_iter();
             for range in cut(&dues, st.reference, &self.policy) {
                 let key = GroupKey {
-                    min_due: part[range.start].due,
+                    min_due: dues[range.start].0,
                     gseq: self.db.generate_id()?,
                 };
                 let mut group = Vec::with_capacity(range.len());
-                for s in &part[range] {
+                for s in part.by_ref().take(range.len()) {
                     let seq = self.db.generate_id()?;
                     records.push(Record {
                         id: s.id,
@@ -415,7 +464,7 @@ impl Inner {
                         due: s.due.0,
                         id: s.id,
                         seq,
-                        payload: s.payload.clone(),
+                        payload: s.payload,
                     });
                 }
                 batch.insert(key.encode().to_vec(), encode_group(&group)?);
@@ -427,7 +476,8 @@ impl Inner {
             }
         }
         let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
-        self.tree.apply_batch(batch)?;
+        Self::stage_pending(&mut batch, st.pending + created);
+        self.commit.write(|| self.tree.apply_batch(batch))?;
 
         // Applied: now mirror it in memory.
         st.index.add(run);
@@ -453,7 +503,7 @@ impl Inner {
         if let Some(d) = first_disk_due {
             st.next_unloaded = Some(st.next_unloaded.map_or(d, |n| n.min(d)));
         }
-        st.pending += (writes.len() - replaced.len()) as u64;
+        st.pending += created;
         let after = st.next_due();
         drop(guard);
         if after.is_some() && (before.is_none() || after < before) {
@@ -468,7 +518,7 @@ impl Inner {
         let mut guard = self.state.lock();
         let st = &mut *guard;
         let mut victims: Vec<(TimerId, Existing)> = Vec::new();
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        let mut seen = HashSet::with_capacity(ids.len());
         for &id in ids {
             if !seen.insert(id) {
                 continue;
@@ -493,50 +543,63 @@ impl Inner {
             return Ok(0);
         }
         let mut batch = sled::Batch::default();
-        let records = victims.iter().map(|(id, e)| tomb(*id, e.version)).collect();
-        let removed: Vec<Existing> = victims.iter().map(|(_, e)| *e).collect();
-        Self::stage_emptied_groups(st, &removed, &mut batch);
+        let records = Self::stage_deaths(st, &victims, &mut batch);
         let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
-        self.tree.apply_batch(batch)?;
+        let pending = st.pending.saturating_sub(victims.len() as u64);
+        Self::stage_pending(&mut batch, pending);
+        self.commit.write(|| self.tree.apply_batch(batch))?;
         st.index.add(run);
         for (id, e) in &victims {
             if e.resident {
                 st.window.remove(*id);
             }
         }
-        st.pending = st.pending.saturating_sub(victims.len() as u64);
+        st.pending = pending;
         drop(guard);
         self.wake_compactor();
         Ok(victims.len())
     }
 
-    fn get(&self, id: TimerId) -> Result<Option<PendingTimer>> {
-        let st = self.state.lock();
-        if let Some(r) = st.window.get(id) {
-            return Ok(Some(PendingTimer {
-                timer: Timer::new(id, r.due, r.payload.clone()),
-                state: if r.in_flight {
-                    TimerState::InFlight
-                } else {
-                    TimerState::Waiting
-                },
-            }));
-        }
-        let Some(v) = st.index.lookup(&self.tree, id)? else {
-            return Ok(None);
-        };
-        let bytes = self
-            .tree
-            .get(v.group.encode())?
-            .ok_or_else(|| Error::corrupt("group", format!("{:?} missing for timer {id}", v.group)))?;
-        let timers = decode_group(&bytes)?;
-        let t = timers
+    fn read_stored(&self, id: TimerId, v: Version) -> Result<StoredTimer> {
+        let bytes = self.tree.get(v.group.encode())?.ok_or_else(|| {
+            Error::corrupt("group", format!("{:?} missing for timer {id}", v.group))
+        })?;
+        decode_group(&bytes)?
             .into_iter()
             .find(|t| t.id == id && t.seq == v.seq)
-            .ok_or_else(|| Error::corrupt("group", format!("timer {id} missing from its group")))?;
+            .ok_or_else(|| Error::corrupt("group", format!("timer {id} missing from its group")))
+    }
+
+    fn get(&self, id: TimerId) -> Result<Option<PendingTimer>> {
+        let st = self.state.lock();
+        let (version, state) = match st.window.get(id) {
+            Some(r) if !r.in_flight => {
+                return Ok(Some(PendingTimer {
+                    timer: Timer::new(id, r.due, r.payload.clone()),
+                    state: TimerState::Waiting,
+                }));
+            }
+            // In flight: the payload went to the consumer; read it back.
+            Some(r) => (
+                Version {
+                    seq: r.seq,
+                    due: r.due,
+                    group: r.group,
+                },
+                TimerState::InFlight,
+            ),
+            None => match st
+                .index
+                .lookup(&self.tree, id, |g| st.group_exists(&self.tree, g))?
+            {
+                Some(v) => (v, TimerState::Waiting),
+                None => return Ok(None),
+            },
+        };
+        let t = self.read_stored(id, version)?;
         Ok(Some(PendingTimer {
             timer: Timer::new(id, Millis(t.due), t.payload),
-            state: TimerState::Waiting,
+            state,
         }))
     }
 
@@ -545,49 +608,63 @@ impl Inner {
         let st = &mut *guard;
         st.reference = st.reference.max(upto);
         let target = upto.saturating_add(self.cfg.lookahead_ms);
-        let mut force = false;
+        let want = max.max(LOAD_STEP);
+        let mut must_load = false;
+        let mut out = Vec::new();
         loop {
-            self.load(st, target, force)?;
-            let limit = upto.min(st.frontier.saturating_add(-1));
-            st.window.expire(limit, max);
-            let out = st.window.take_ready(max);
-            if out.is_empty() && max > 0 && st.next_unloaded.is_some_and(|d| d <= upto) {
-                // Memory is over budget with nothing handable: page in one
-                // more group regardless, so that progress never stalls.
-                force = true;
+            self.load(st, target, must_load, want)?;
+            let limit = upto.min(st.cursor.min_due.saturating_add(-1));
+            st.window.expire(limit, max - out.len());
+            out.extend(st.window.take_ready(max - out.len()));
+            if out.len() < max && st.next_unloaded.is_some_and(|d| d <= upto) {
+                // Everything resident and due is handed out, yet more is due
+                // on disk: page in more (at least one group, even over the
+                // memory budget), so that a call never returns short while
+                // timers are due.
+                must_load = true;
                 continue;
             }
             return Ok(out);
         }
     }
 
-    /// Pages groups in until the frontier reaches `target` or memory is over
-    /// budget. With `force`, loads at least one group if any remains.
-    fn load(&self, st: &mut State, target: Millis, force: bool) -> Result<()> {
-        if st.frontier >= target && !force {
+    /// Pages groups in, in key order, until the cursor reaches `target`, or
+    /// memory is over budget, or `want` timers were paged in by this call.
+    /// With `must`, pages in at least one group if any remains.
+    fn load(&self, st: &mut State, target: Millis, must: bool, want: usize) -> Result<()> {
+        if st.cursor.min_due >= target && !must {
             return Ok(());
         }
-        let start = GroupKey::first_at(st.frontier).encode();
+        let start = st.cursor.encode();
         let end = GroupKey::keyspace_end();
         let mut deletes = sled::Batch::default();
-        let mut loaded_any = false;
-        let mut last_loaded: Option<Millis> = None;
-        let mut stopped_at: Option<Millis> = None;
+        let mut loaded_groups = 0usize;
+        let mut loaded_timers = 0usize;
+        let mut last_loaded: Option<GroupKey> = None;
+        let mut stopped_at: Option<GroupKey> = None;
         for item in self.tree.range(start.as_slice()..end.as_slice()) {
             let (k, v) = item?;
             let key = GroupKey::decode(&k)?;
-            let must = force && !loaded_any;
-            if !must && (key.min_due >= target || st.window.len() >= self.cfg.memory_budget) {
-                stopped_at = Some(key.min_due);
+            let enough = key.min_due >= target
+                || st.window.len() >= self.cfg.memory_budget
+                || loaded_timers >= want;
+            if enough && (loaded_groups > 0 || !must) {
+                stopped_at = Some(key);
                 break;
             }
             st.window.track_group(key);
             for t in decode_group(&v)? {
+                loaded_timers += 1;
                 if st.index.is_tombed(&self.tree, t.id, t.seq)? {
                     continue;
                 }
                 if let Some(r) = st.window.get(t.id) {
-                    tracing::warn!(id = t.id, resident = r.seq, stored = t.seq, "two live versions of one timer; keeping the resident one");
+                    tracing::warn!(
+                        id = t.id,
+                        resident = r.seq,
+                        stored = t.seq,
+                        "two live versions of one timer; keeping the resident one"
+                    );
                     continue;
                 }
                 st.window.insert(
@@ -605,21 +682,26 @@ impl Inner {
                 st.window.untrack_group(&key);
                 deletes.remove(k);
             }
-            loaded_any = true;
-            last_loaded = Some(key.min_due);
+            loaded_groups += 1;
+            last_loaded = Some(key);
         }
         match stopped_at {
             Some(next) => {
-                st.frontier = st.frontier.max(next);
-                st.next_unloaded = Some(next);
+                st.cursor = st.cursor.max(next);
+                st.next_unloaded = Some(next.min_due);
             }
             None => {
-                let past_last = last_loaded.map_or(Millis::MIN, |d| d.saturating_add(1));
-                st.frontier = st.frontier.max(target).max(past_last);
+                // Nothing left on disk: move past everything loaded and up to
+                // the target (later writes get larger group sequences).
+                let past_last = last_loaded.map_or(st.cursor, |k| GroupKey {
+                    min_due: k.min_due,
+                    gseq: k.gseq.saturating_add(1),
+                });
+                st.cursor = st.cursor.max(GroupKey::first_at(target)).max(past_last);
                 st.next_unloaded = None;
             }
         }
-        self.tree.apply_batch(deletes)?;
+        self.commit.write(|| self.tree.apply_batch(deletes))?;
         Ok(())
     }
 }
@@ -642,13 +724,18 @@ struct Compactor {
 }
 
 impl Compactor {
-    fn spawn(db: sled::Db, tree: sled::Tree, state: Arc<Mutex<State>>) -> Self {
+    fn spawn(
+        db: sled::Db,
+        tree: sled::Tree,
+        state: Arc<Mutex<State>>,
+        commit: GroupCommit,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel::<()>();
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("timers-compactor".into())
-            .spawn(move || Self::work(&db, &tree, &state, &flag, &rx))
+            .spawn(move || Self::work(&db, &tree, &state, &commit, &flag, &rx))
             .ok();
         Compactor {
             stop,
@@ -667,6 +754,7 @@ impl Compactor {
         db: &sled::Db,
         tree: &sled::Tree,
         state: &Mutex<State>,
+        commit: &GroupCommit,
         stop: &AtomicBool,
         rx: &mpsc::Receiver<()>,
     ) {
@@ -683,13 +771,14 @@ impl Compactor {
                 let Some(inputs) = compact::pick(state.lock().index.runs()) else {
                     break;
                 };
-                let result = db.generate_id().map_err(Error::from).and_then(|out| {
-                    compact::merge(tree, &inputs, out, stop)
-                });
+                let result = db
+                    .generate_id()
+                    .map_err(Error::from)
+                    .and_then(|out| compact::merge(commit, tree, &inputs, out, stop));
                 match result {
                     Ok(Some(merged)) => {
                         let mut st = state.lock();
-                        if let Err(e) = tree.apply_batch(merged.swap) {
+                        if let Err(e) = commit.write(|| tree.apply_batch(merged.swap)) {
                             tracing::error!(error = %e, "index compaction swap failed");
                             return;
                         }

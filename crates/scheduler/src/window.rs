@@ -17,7 +17,7 @@ pub(crate) struct Resident {
     pub seq: u64,
     /// Stored group holding this version.
     pub group: GroupKey,
-    /// Payload.
+    /// Payload (empty once handed out: the consumer has it).
     pub payload: Vec<u8>,
     /// Handed out and not yet completed.
     pub in_flight: bool,
@@ -63,6 +63,11 @@ impl Window {
     /// Live timers of `group` still held (waiting or in flight).
     pub fn live_in(&self, group: &GroupKey) -> u32 {
         self.live.get(group).copied().unwrap_or(0)
+    }
+
+    /// Whether a loaded group is still tracked (has live timers).
+    pub fn tracks(&self, group: &GroupKey) -> bool {
+        self.live.contains_key(group)
     }
 
     /// Registers a loaded group with no live timer yet (so that its count
@@ -142,7 +147,8 @@ impl Window {
                     continue; // cancelled, replaced or handed out since
                 }
                 if let Err(due) = self.wheel.insert(e) {
-                    self.ready.insert((Millis(ordered_to_i64(due.tick)), due.id));
+                    self.ready
+                        .insert((Millis(ordered_to_i64(due.tick)), due.id));
                 }
             }
         }
@@ -159,10 +165,12 @@ impl Window {
             if let Some(r) = self.resident.get_mut(&id) {
                 r.in_flight = true;
                 self.in_flight += 1;
+                // The payload goes to the consumer; `get` reads it back from
+                // disk while the timer is in flight.
                 out.push(Fired {
                     id,
                     due,
-                    payload: r.payload.clone(),
+                    payload: std::mem::take(&mut r.payload),
                 });
             }
         }
@@ -197,7 +205,10 @@ mod tests {
         Resident {
             due: Millis(due),
             seq,
-            group: GroupKey { min_due: Millis(0), gseq: group },
+            group: GroupKey {
+                min_due: Millis(0),
+                gseq: group,
+            },
             payload: vec![seq as u8],
             in_flight: false,
         }
@@ -224,7 +235,13 @@ mod tests {
         assert_eq!(w.remove(2).map(|(_, e)| e), Some(true));
         w.expire(Millis(100), usize::MAX);
         assert!(w.take_ready(10).is_empty());
-        assert_eq!(w.live_in(&GroupKey { min_due: Millis(0), gseq: 7 }), 0);
+        assert_eq!(
+            w.live_in(&GroupKey {
+                min_due: Millis(0),
+                gseq: 7
+            }),
+            0
+        );
     }
 
     #[test]

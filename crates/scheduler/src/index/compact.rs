@@ -3,14 +3,15 @@
 //! Runs fall in size classes of powers of four; four runs of one class merge
 //! into one, so a record is rewritten about `log4(total / batch)` times and a
 //! lookup checks a few dozen filters at most. When tombs make up more than
-//! half of all records, everything merges, so that puts meet their tombs.
+//! half of all records, everything merges. Small runs (one write call each)
+//! merge eight at a time.
 //!
 //! A merge streams the inputs in `(id, seq, kind)` order and writes output
 //! chunks under a pending marker; the swap (output header in, inputs and the
 //! marker out) is one atomic batch, and a marker found at startup means the
-//! output is debris to delete. A put and its tomb are dropped together once
-//! the group that held the version no longer exists: only then can no load
-//! or lookup need them.
+//! output is debris to delete. Records whose group no longer exists are
+//! dropped: loads never read a deleted group and lookups check that the
+//! group of a version exists, so such records are garbage.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -18,15 +19,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Run, RunBuilder};
-use crate::codec::{ChunkView, Kind, Record};
+use crate::codec::{ChunkView, Record};
 use crate::error::Result;
+use crate::group_commit::GroupCommit;
 use crate::keys::{ChunkKey, GroupKey, PENDING_RUN_PREFIX, RUN_PREFIX, RunKey};
 
 /// Runs per class that trigger a merge.
 const FANOUT: usize = 4;
+/// Small runs (one write call each) that trigger a merge of them all.
+const SMALL_RUNS: usize = 8;
+/// Runs below this many records count as small.
+const SMALL: u64 = 1024;
 
 fn class(records: u64) -> u32 {
-    (64 - records.max(1).leading_zeros()) / 2
+    if records < SMALL {
+        0
+    } else {
+        (64 - records.leading_zeros()) / 2
+    }
 }
 
 /// Chooses runs to merge, if any merge is due.
@@ -38,30 +48,44 @@ pub(crate) fn pick(runs: &[Arc<Run>]) -> Option<Vec<Arc<Run>>> {
     }
     let mut by_class: HashMap<u32, Vec<Arc<Run>>> = HashMap::new();
     for r in runs {
-        by_class.entry(class(r.records())).or_default().push(r.clone());
+        by_class
+            .entry(class(r.records()))
+            .or_default()
+            .push(r.clone());
     }
     by_class
-        .into_values()
-        .filter(|v| v.len() >= FANOUT)
-        .min_by_key(|v| v.first().map(|r| r.records()).unwrap_or(0))
+        .into_iter()
+        .filter(|(c, v)| v.len() >= if *c == 0 { SMALL_RUNS } else { FANOUT })
+        .min_by_key(|(c, _)| *c)
+        .map(|(_, v)| v)
 }
 
 /// Streams one run's records in order.
 struct Cursor {
-    chunks: sled::Iter,
+    chunks: Option<sled::Iter>,
     current: Option<sled::IVec>,
     pos: usize,
     keys: Vec<sled::IVec>,
 }
 
 impl Cursor {
-    fn new(tree: &sled::Tree, run: u64) -> Self {
-        let (lo, hi) = ChunkKey::run_range(run);
-        Cursor {
-            chunks: tree.range(lo..hi),
-            current: None,
-            pos: 0,
-            keys: Vec::new(),
+    fn new(tree: &sled::Tree, run: &Run) -> Self {
+        match run.inline() {
+            Some(bytes) => Cursor {
+                chunks: None,
+                current: Some(sled::IVec::from(bytes)),
+                pos: 0,
+                keys: Vec::new(),
+            },
+            None => {
+                let (lo, hi) = ChunkKey::run_range(run.id);
+                Cursor {
+                    chunks: Some(tree.range(lo..hi)),
+                    current: None,
+                    pos: 0,
+                    keys: Vec::new(),
+                }
+            }
         }
     }
 
@@ -74,7 +98,7 @@ impl Cursor {
                     return Ok(Some(view.get(self.pos - 1)?));
                 }
             }
-            match self.chunks.next() {
+            match self.chunks.as_mut().and_then(Iterator::next) {
                 Some(item) => {
                     let (k, v) = item?;
                     self.keys.push(k);
@@ -95,17 +119,21 @@ pub(crate) struct Merged {
     pub swap: sled::Batch,
 }
 
-/// Merges `inputs` into run `out_id`. Returns `None` if `stop` was raised
-/// (the partial output is removed).
+/// Merges `inputs` into run `out_id`, dropping records whose group is gone.
+/// Returns `None` if `stop` was raised (the partial output is removed).
 pub(crate) fn merge(
+    commit: &GroupCommit,
     tree: &sled::Tree,
     inputs: &[Arc<Run>],
     out_id: u64,
     stop: &AtomicBool,
 ) -> Result<Option<Merged>> {
     let marker = RunKey { run: out_id }.encode(PENDING_RUN_PREFIX);
-    tree.insert(marker, sled::IVec::default())?;
-    let mut cursors: Vec<Cursor> = inputs.iter().map(|r| Cursor::new(tree, r.id)).collect();
+    let large = inputs.iter().map(|r| r.records()).sum::<u64>() > super::INLINE_RECORDS as u64;
+    if large {
+        commit.write(|| tree.insert(marker, sled::IVec::default()))?;
+    }
+    let mut cursors: Vec<Cursor> = inputs.iter().map(|r| Cursor::new(tree, r)).collect();
     let mut heap = BinaryHeap::new();
     for (i, c) in cursors.iter_mut().enumerate() {
         if let Some(r) = c.next()? {
@@ -116,72 +144,55 @@ pub(crate) fn merge(
     let tombs: u64 = inputs.iter().map(|r| r.tombs).sum();
     let mut builder = RunBuilder::new(out_id, puts, tombs);
     let mut group_exists: HashMap<GroupKey, bool> = HashMap::new();
-    let mut held: Option<Record> = None;
     let mut written: Vec<ChunkKey> = Vec::new();
     let mut seen: u64 = 0;
-    let mut emit = |r: Record, written: &mut Vec<ChunkKey>| -> Result<()> {
-        if let Some((k, v)) = builder.push(r) {
-            tree.insert(k.encode(), v)?;
-            written.push(k);
-        }
-        Ok(())
-    };
     while let Some(Reverse((r, i))) = heap.pop() {
         if let Some(next) = cursors[i].next()? {
             heap.push(Reverse((next, i)));
         }
         seen += 1;
-        if seen % 4096 == 0 && stop.load(Ordering::Relaxed) {
+        if seen.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
             let mut undo = sled::Batch::default();
             for k in &written {
                 undo.remove(k.encode().to_vec());
             }
             undo.remove(marker.to_vec());
-            tree.apply_batch(undo)?;
+            commit.write(|| tree.apply_batch(undo))?;
             return Ok(None);
         }
-        match held.take() {
-            Some(put) if r.kind == Kind::Tomb && r.id == put.id && r.seq == put.seq => {
-                let exists = match group_exists.get(&put.group) {
-                    Some(e) => *e,
-                    None => {
-                        let e = tree.contains_key(put.group.encode())?;
-                        group_exists.insert(put.group, e);
-                        e
-                    }
-                };
-                if exists {
-                    emit(put, &mut written)?;
-                    emit(r, &mut written)?;
-                }
+        let exists = match group_exists.get(&r.group) {
+            Some(e) => *e,
+            None => {
+                let e = tree.contains_key(r.group.encode())?;
+                group_exists.insert(r.group, e);
+                e
             }
-            Some(put) => {
-                emit(put, &mut written)?;
-                if r.kind == Kind::Put {
-                    held = Some(r);
-                } else {
-                    emit(r, &mut written)?;
-                }
-            }
-            None if r.kind == Kind::Put => held = Some(r),
-            None => emit(r, &mut written)?,
+        };
+        if !exists {
+            continue;
+        }
+        if let Some((k, v)) = builder.push(r) {
+            commit.write(|| tree.insert(k.encode(), v))?;
+            written.push(k);
         }
     }
-    if let Some(put) = held {
-        emit(put, &mut written)?;
-    }
-    let (last, header, run) = builder.finish()?;
     let mut swap = sled::Batch::default();
-    let output = if run.records() > 0 {
-        if let Some((k, v)) = last {
-            tree.insert(k.encode(), v)?;
+    let output = if builder.records() > 0 {
+        let done = builder.finish()?;
+        if let Some((k, v)) = done.last_chunk {
+            commit.write(|| tree.insert(k.encode(), v))?;
         }
-        swap.insert(RunKey { run: out_id }.encode(RUN_PREFIX).to_vec(), header);
-        Some(run)
+        swap.insert(
+            RunKey { run: out_id }.encode(RUN_PREFIX).to_vec(),
+            done.header,
+        );
+        Some(done.run)
     } else {
         None
     };
-    swap.remove(marker.to_vec());
+    if large {
+        swap.remove(marker.to_vec());
+    }
     for (input, cursor) in inputs.iter().zip(cursors) {
         swap.remove(RunKey { run: input.id }.encode(RUN_PREFIX).to_vec());
         for k in cursor.keys {
@@ -194,6 +205,7 @@ pub(crate) fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::Kind;
     use crate::index::IdIndex;
     use crate::types::Millis;
 
@@ -203,29 +215,44 @@ mod tests {
             seq,
             kind,
             due: Millis(1),
-            group: GroupKey { min_due: Millis(1), gseq },
+            group: GroupKey {
+                min_due: Millis(1),
+                gseq,
+            },
         }
     }
 
     #[test]
-    fn class_groups_powers_of_four() {
+    fn class_groups_powers_of_four_above_small() {
         assert_eq!(class(1), 0);
-        assert_eq!(class(3), 1);
-        assert_eq!(class(4), 1);
-        assert_eq!(class(1000), 5);
+        assert_eq!(class(1000), 0);
         assert_eq!(class(1024), 5);
+        assert_eq!(class(4095), 6);
         assert_eq!(class(4096), 6);
+        assert_eq!(class(16_384), 7);
     }
 
     #[test]
-    fn merge_keeps_live_versions_and_drops_pairs_whose_group_is_gone() {
+    fn merge_keeps_records_of_existing_groups_and_drops_the_rest() {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = db.open_tree("t").expect("tree");
         let mut index = IdIndex::default();
         // Group 1 still exists on disk; group 2 was deleted.
-        tree.insert(GroupKey { min_due: Millis(1), gseq: 1 }.encode(), &[1u8][..]).expect("insert");
+        tree.insert(
+            GroupKey {
+                min_due: Millis(1),
+                gseq: 1,
+            }
+            .encode(),
+            &[1u8][..],
+        )
+        .expect("insert");
         let runs = [
-            vec![rec(5, 1, Kind::Put, 1), rec(6, 2, Kind::Put, 2), rec(7, 3, Kind::Put, 2)],
+            vec![
+                rec(5, 1, Kind::Put, 1),
+                rec(6, 2, Kind::Put, 2),
+                rec(7, 3, Kind::Put, 2),
+            ],
             vec![rec(5, 1, Kind::Tomb, 1), rec(6, 2, Kind::Tomb, 2)],
         ];
         for (i, records) in runs.into_iter().enumerate() {
@@ -236,16 +263,34 @@ mod tests {
         }
         let inputs = index.runs().to_vec();
         let stop = AtomicBool::new(false);
-        let merged = merge(&tree, &inputs, 99, &stop).expect("merge").expect("not stopped");
+        let commit = GroupCommit::new(db.clone());
+        let merged = merge(&commit, &tree, &inputs, 99, &stop)
+            .expect("merge")
+            .expect("not stopped");
         tree.apply_batch(merged.swap).expect("swap");
         let out = merged.output.expect("records left");
-        // id 5: group 1 exists -> put and tomb kept; id 6: dropped; id 7 kept.
-        assert_eq!((out.puts, out.tombs), (2, 1));
+        // id 5 (group 1 exists): put and tomb kept; ids 6 and 7 (group 2
+        // gone): dropped.
+        assert_eq!((out.puts, out.tombs), (1, 1));
         index.replace(&inputs.iter().map(|r| r.id).collect::<Vec<_>>(), Some(out));
-        assert_eq!(index.lookup(&tree, 5).expect("ok"), None);
-        assert_eq!(index.lookup(&tree, 6).expect("ok"), None);
-        assert_eq!(index.lookup(&tree, 7).expect("ok").map(|v| v.seq), Some(3));
-        assert_eq!(index.net_pending(), 1);
+        assert_eq!(
+            index
+                .lookup(&tree, 5, |g| Ok(tree.contains_key(g.encode())?))
+                .expect("ok"),
+            None
+        );
+        assert_eq!(
+            index
+                .lookup(&tree, 6, |g| Ok(tree.contains_key(g.encode())?))
+                .expect("ok"),
+            None
+        );
+        assert_eq!(
+            index
+                .lookup(&tree, 7, |g| Ok(tree.contains_key(g.encode())?))
+                .expect("ok"),
+            None
+        );
         let reloaded = IdIndex::load(&tree).expect("load");
         assert_eq!(reloaded.runs().len(), 1);
         assert_eq!(tree.scan_prefix([PENDING_RUN_PREFIX]).count(), 0);
@@ -255,8 +300,20 @@ mod tests {
     fn unfinished_merge_output_is_removed_at_load() {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = db.open_tree("t").expect("tree");
-        tree.insert(RunKey { run: 42 }.encode(PENDING_RUN_PREFIX), sled::IVec::default()).expect("marker");
-        tree.insert(ChunkKey { run: 42, last_id: 9 }.encode(), vec![1u8]).expect("chunk");
+        tree.insert(
+            RunKey { run: 42 }.encode(PENDING_RUN_PREFIX),
+            sled::IVec::default(),
+        )
+        .expect("marker");
+        tree.insert(
+            ChunkKey {
+                run: 42,
+                last_id: 9,
+            }
+            .encode(),
+            vec![1u8],
+        )
+        .expect("chunk");
         let index = IdIndex::load(&tree).expect("load");
         assert!(index.runs().is_empty());
         assert_eq!(tree.len(), 0);

@@ -8,9 +8,10 @@
 //! that died — written in the same atomic `apply_batch` as the timer groups.
 //! Each run keeps two blocked bloom filters in memory (put ids; tomb
 //! versions), so a lookup touches sled only for runs that probably hold the
-//! id. A background compactor merges runs of similar size (see [`compact`])
-//! and drops a put together with its tomb once the group that held that
-//! version is gone from disk.
+//! id. Runs of at most 64 records live inside their header (one key, kept
+//! in memory). A background compactor merges runs of similar size (see
+//! [`compact`]) and drops every record whose group is gone from disk: a
+//! group is deleted when its last timer dies, so its records are garbage.
 //!
 //! Memory: the filters, 16 bits per record (2 bytes per pending timer plus
 //! tombs not yet compacted away). Startup reads run headers only.
@@ -29,6 +30,9 @@ use crate::types::{Millis, TimerId};
 
 /// Target number of records per stored chunk.
 pub(crate) const CHUNK_RECORDS: usize = 4096;
+/// Runs this small keep their records inside the header (one key per run,
+/// and lookups in them never touch sled).
+pub(crate) const INLINE_RECORDS: usize = 64;
 
 /// One immutable run, as held in memory.
 #[derive(Debug)]
@@ -41,12 +45,19 @@ pub(crate) struct Run {
     pub tombs: u64,
     put_bloom: Bloom,
     tomb_bloom: Bloom,
+    /// Encoded records of a small run (a chunk value), kept in memory.
+    inline: Option<Vec<u8>>,
 }
 
 impl Run {
     /// Total records.
     pub fn records(&self) -> u64 {
         self.puts + self.tombs
+    }
+
+    /// The encoded records of an inline run.
+    pub fn inline(&self) -> Option<&[u8]> {
+        self.inline.as_deref()
     }
 }
 
@@ -61,7 +72,17 @@ pub(crate) struct Version {
     pub group: GroupKey,
 }
 
-/// Builds a run from records: sorted chunks plus header, staged into `batch`.
+/// What a finished run needs written: chunks and the header.
+pub(crate) struct Finished {
+    /// The last chunk (absent for inline runs).
+    pub last_chunk: Option<(ChunkKey, Vec<u8>)>,
+    /// Encoded header.
+    pub header: Vec<u8>,
+    /// The run as held in memory.
+    pub run: Run,
+}
+
+/// Builds a run from sorted records: chunks as they fill, then the header.
 pub(crate) struct RunBuilder {
     id: u64,
     puts: u64,
@@ -69,6 +90,7 @@ pub(crate) struct RunBuilder {
     put_bloom: Bloom,
     tomb_bloom: Bloom,
     chunk: Vec<Record>,
+    chunks_cut: usize,
 }
 
 impl RunBuilder {
@@ -81,7 +103,13 @@ impl RunBuilder {
             put_bloom: Bloom::with_capacity(puts),
             tomb_bloom: Bloom::with_capacity(tombs),
             chunk: Vec::new(),
+            chunks_cut: 0,
         }
+    }
+
+    /// Records added so far.
+    pub fn records(&self) -> u64 {
+        self.puts + self.tombs
     }
 
     /// Adds the next record (records must arrive sorted). Returns a full
@@ -113,17 +141,21 @@ impl RunBuilder {
         };
         let bytes = encode_chunk(&self.chunk);
         self.chunk.clear();
+        self.chunks_cut += 1;
         Some((key, bytes))
     }
 
-    /// The last chunk (if any), the encoded header and the in-memory run.
-    pub fn finish(mut self) -> Result<(Option<(ChunkKey, Vec<u8>)>, Vec<u8>, Run)> {
-        let last = self.cut();
+    /// Completes the run: small runs go inline into the header.
+    pub fn finish(mut self) -> Result<Finished> {
+        let inline = (self.chunks_cut == 0 && self.chunk.len() <= INLINE_RECORDS)
+            .then(|| encode_chunk(&self.chunk));
+        let last_chunk = if inline.is_some() { None } else { self.cut() };
         let header = encode_run_header(&RunHeader {
             puts: self.puts,
             tombs: self.tombs,
             put_bloom: self.put_bloom.words().to_vec(),
             tomb_bloom: self.tomb_bloom.words().to_vec(),
+            inline: inline.clone(),
         })?;
         let run = Run {
             id: self.id,
@@ -131,8 +163,13 @@ impl RunBuilder {
             tombs: self.tombs,
             put_bloom: self.put_bloom,
             tomb_bloom: self.tomb_bloom,
+            inline,
         };
-        Ok((last, header, run))
+        Ok(Finished {
+            last_chunk,
+            header,
+            run,
+        })
     }
 }
 
@@ -164,20 +201,31 @@ impl IdIndex {
             let bloom = |w: Vec<u64>| {
                 Bloom::from_words(w).ok_or_else(|| Error::corrupt("run header", "bloom size"))
             };
+            if let Some(bytes) = &h.inline {
+                ChunkView::new(bytes)?;
+            }
             runs.push(Arc::new(Run {
                 id,
                 puts: h.puts,
                 tombs: h.tombs,
                 put_bloom: bloom(h.put_bloom)?,
                 tomb_bloom: bloom(h.tomb_bloom)?,
+                inline: h.inline,
             }));
         }
         Ok(IdIndex { runs })
     }
 
     /// Stages a run holding `records` into `batch`; returns the run to
-    /// [`IdIndex::add`] once the batch is applied.
-    pub fn stage_run(id: u64, mut records: Vec<Record>, batch: &mut sled::Batch) -> Result<Run> {
+    /// [`IdIndex::add`] once the batch is applied (none for no records).
+    pub fn stage_run(
+        id: u64,
+        mut records: Vec<Record>,
+        batch: &mut sled::Batch,
+    ) -> Result<Option<Run>> {
+        if records.is_empty() {
+            return Ok(None);
+        }
         records.sort_unstable();
         let puts = records.iter().filter(|r| r.kind == Kind::Put).count() as u64;
         let mut b = RunBuilder::new(id, puts, records.len() as u64 - puts);
@@ -186,17 +234,19 @@ impl IdIndex {
                 batch.insert(k.encode().to_vec(), v);
             }
         }
-        let (last, header, run) = b.finish()?;
-        if let Some((k, v)) = last {
+        let done = b.finish()?;
+        if let Some((k, v)) = done.last_chunk {
             batch.insert(k.encode().to_vec(), v);
         }
-        batch.insert(RunKey { run: id }.encode(RUN_PREFIX).to_vec(), header);
-        Ok(run)
+        batch.insert(RunKey { run: id }.encode(RUN_PREFIX).to_vec(), done.header);
+        Ok(Some(done.run))
     }
 
     /// Adds an applied run.
-    pub fn add(&mut self, run: Run) {
-        self.runs.push(Arc::new(run));
+    pub fn add(&mut self, run: Option<Run>) {
+        if let Some(run) = run {
+            self.runs.push(Arc::new(run));
+        }
     }
 
     /// The live runs.
@@ -207,30 +257,30 @@ impl IdIndex {
     /// Replaces merged `inputs` by `output`.
     pub fn replace(&mut self, inputs: &[u64], output: Option<Run>) {
         self.runs.retain(|r| !inputs.contains(&r.id));
-        if let Some(run) = output {
-            self.runs.push(Arc::new(run));
-        }
+        self.add(output);
     }
 
-    /// Pending timers according to the records: puts minus tombs.
-    pub fn net_pending(&self) -> u64 {
-        let puts: u64 = self.runs.iter().map(|r| r.puts).sum();
-        let tombs: u64 = self.runs.iter().map(|r| r.tombs).sum();
-        puts.saturating_sub(tombs)
-    }
-
-    /// Bytes of memory held by the filters.
+    /// Bytes of memory held by the filters and inline runs.
     pub fn memory(&self) -> usize {
         self.runs
             .iter()
-            .map(|r| r.put_bloom.memory() + r.tomb_bloom.memory())
+            .map(|r| {
+                r.put_bloom.memory() + r.tomb_bloom.memory() + r.inline.as_ref().map_or(0, Vec::len)
+            })
             .sum()
     }
 
-    /// All records of `id` in run `run`.
-    fn read(tree: &sled::Tree, run: u64, id: TimerId) -> Result<Vec<Record>> {
-        let from = ChunkKey { run, last_id: id }.encode();
-        let (_, end) = ChunkKey::run_range(run);
+    /// All records of `id` in `run`.
+    fn read(tree: &sled::Tree, run: &Run, id: TimerId) -> Result<Vec<Record>> {
+        if let Some(bytes) = &run.inline {
+            return ChunkView::new(bytes)?.records_of(id);
+        }
+        let from = ChunkKey {
+            run: run.id,
+            last_id: id,
+        }
+        .encode();
+        let (_, end) = ChunkKey::run_range(run.id);
         match tree.range(from.as_slice()..end.as_slice()).next() {
             Some(item) => {
                 let (_, chunk) = item?;
@@ -245,7 +295,7 @@ impl IdIndex {
         let h = hash_version(id, seq);
         for run in &self.runs {
             if run.tomb_bloom.may_contain(h)
-                && Self::read(tree, run.id, id)?
+                && Self::read(tree, run, id)?
                     .iter()
                     .any(|r| r.kind == Kind::Tomb && r.seq == seq)
             {
@@ -255,9 +305,16 @@ impl IdIndex {
         Ok(false)
     }
 
-    /// The live version of `id`: its newest put, unless that put has a tomb.
-    /// (A newer version always tombs the older one in the same write.)
-    pub fn lookup(&self, tree: &sled::Tree, id: TimerId) -> Result<Option<Version>> {
+    /// The live version of `id`: its newest put, unless that put has a tomb
+    /// or its group is gone from disk (a group is deleted once every timer
+    /// in it is dead, and then needs no tombs; `group_exists` answers that).
+    /// A newer version always kills the older one in the same write.
+    pub fn lookup(
+        &self,
+        tree: &sled::Tree,
+        id: TimerId,
+        group_exists: impl Fn(&GroupKey) -> Result<bool>,
+    ) -> Result<Option<Version>> {
         let h = hash_id(id);
         let mut newest: Option<Record> = None;
         let mut tombed: Vec<u64> = Vec::new();
@@ -267,7 +324,7 @@ impl IdIndex {
                 continue;
             }
             read_runs.push(run.id);
-            for r in Self::read(tree, run.id, id)? {
+            for r in Self::read(tree, run, id)? {
                 match r.kind {
                     Kind::Put if newest.is_none_or(|n| n.seq < r.seq) => newest = Some(r),
                     Kind::Put => {}
@@ -285,12 +342,15 @@ impl IdIndex {
         for run in &self.runs {
             if !read_runs.contains(&run.id)
                 && run.tomb_bloom.may_contain(hv)
-                && Self::read(tree, run.id, id)?
+                && Self::read(tree, run, id)?
                     .iter()
                     .any(|r| r.kind == Kind::Tomb && r.seq == put.seq)
             {
                 return Ok(None);
             }
+        }
+        if !group_exists(&put.group)? {
+            return Ok(None);
         }
         Ok(Some(Version {
             seq: put.seq,
@@ -310,16 +370,30 @@ mod tests {
             seq,
             kind: Kind::Put,
             due: Millis(due),
-            group: GroupKey { min_due: Millis(due), gseq: seq },
+            group: GroupKey {
+                min_due: Millis(due),
+                gseq: seq,
+            },
         }
     }
 
     fn tomb(id: TimerId, seq: u64) -> Record {
-        Record { kind: Kind::Tomb, ..put(id, seq, 0) }
+        Record {
+            kind: Kind::Tomb,
+            ..put(id, seq, 0)
+        }
+    }
+
+    fn exists(tree: &sled::Tree) -> impl Fn(&GroupKey) -> Result<bool> + '_ {
+        move |g| Ok(tree.contains_key(g.encode())?)
     }
 
     fn apply(tree: &sled::Tree, index: &mut IdIndex, run: u64, records: Vec<Record>) {
         let mut batch = sled::Batch::default();
+        for r in records.iter().filter(|r| r.kind == Kind::Put) {
+            // The group holding the version exists while the version lives.
+            batch.insert(r.group.encode().to_vec(), vec![1u8]);
+        }
         let r = IdIndex::stage_run(run, records, &mut batch).expect("stages");
         tree.apply_batch(batch).expect("applies");
         index.add(r);
@@ -333,15 +407,74 @@ mod tests {
         apply(&tree, &mut index, 1, vec![put(10, 1, 100), put(11, 2, 200)]);
         apply(&tree, &mut index, 2, vec![tomb(10, 1), put(10, 3, 300)]);
         apply(&tree, &mut index, 3, vec![tomb(11, 2)]);
-        assert_eq!(index.lookup(&tree, 10).expect("ok").map(|v| v.due), Some(Millis(300)));
-        assert_eq!(index.lookup(&tree, 11).expect("ok"), None);
-        assert_eq!(index.lookup(&tree, 12).expect("ok"), None);
+        assert_eq!(
+            index
+                .lookup(&tree, 10, exists(&tree))
+                .expect("ok")
+                .map(|v| v.due),
+            Some(Millis(300))
+        );
+        assert_eq!(index.lookup(&tree, 11, exists(&tree)).expect("ok"), None);
+        assert_eq!(index.lookup(&tree, 12, exists(&tree)).expect("ok"), None);
         assert!(index.is_tombed(&tree, 10, 1).expect("ok"));
         assert!(!index.is_tombed(&tree, 10, 3).expect("ok"));
-        assert_eq!(index.net_pending(), 1);
         let reloaded = IdIndex::load(&tree).expect("loads");
-        assert_eq!(reloaded.lookup(&tree, 10).expect("ok").map(|v| v.seq), Some(3));
-        assert_eq!(reloaded.net_pending(), 1);
+        assert_eq!(
+            reloaded
+                .lookup(&tree, 10, exists(&tree))
+                .expect("ok")
+                .map(|v| v.seq),
+            Some(3)
+        );
+        // Once the group of version 3 is gone, the version is dead.
+        tree.remove(
+            GroupKey {
+                min_due: Millis(300),
+                gseq: 3,
+            }
+            .encode(),
+        )
+        .expect("remove");
+        assert_eq!(reloaded.lookup(&tree, 10, exists(&tree)).expect("ok"), None);
+    }
+
+    #[test]
+    fn small_runs_are_inline_and_large_ones_chunked() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        let mut index = IdIndex::default();
+        apply(
+            &tree,
+            &mut index,
+            1,
+            (0..INLINE_RECORDS as u128).map(|i| put(i, 1, 5)).collect(),
+        );
+        assert!(index.runs()[0].inline().is_some());
+        let (lo, hi) = ChunkKey::run_range(1);
+        assert_eq!(tree.range(lo..hi).count(), 0);
+        apply(
+            &tree,
+            &mut index,
+            2,
+            (0..=INLINE_RECORDS as u128)
+                .map(|i| put(i + 1000, 2, 5))
+                .collect(),
+        );
+        assert!(index.runs()[1].inline().is_none());
+        assert_eq!(
+            index
+                .lookup(&tree, 3, exists(&tree))
+                .expect("ok")
+                .map(|v| v.seq),
+            Some(1)
+        );
+        assert_eq!(
+            index
+                .lookup(&tree, 1003, exists(&tree))
+                .expect("ok")
+                .map(|v| v.seq),
+            Some(2)
+        );
     }
 
     #[test]
@@ -357,7 +490,13 @@ mod tests {
         let (lo, hi) = ChunkKey::run_range(7);
         assert!(tree.range(lo..hi).count() >= 2);
         for id in [0u128, 2047, 2048, 4096, 4100] {
-            assert_eq!(index.lookup(&tree, id).expect("ok").map(|v| v.seq), Some(id as u64 * 2 + 1));
+            assert_eq!(
+                index
+                    .lookup(&tree, id, exists(&tree))
+                    .expect("ok")
+                    .map(|v| v.seq),
+                Some(id as u64 * 2 + 1)
+            );
         }
     }
 }

@@ -133,9 +133,10 @@ mod tests {
     }
 
     #[test]
-    fn level_for_small_range_exhaustive() {
-        // All pairs within 2^13 ticks: covers levels 0..=2 completely.
-        for elapsed in (0u64..8192).step_by(37) {
+    fn level_for_every_deadline_within_2_pow_13_ticks() {
+        // Every deadline up to 2^13 ticks ahead (levels 0..=2 in full) from
+        // elapsed ticks sampled across two level-1 rotations.
+        for elapsed in (0u64..8192).step_by(101) {
             for when in elapsed + 1..elapsed + 8192 {
                 assert_eq!(level_for(elapsed, when), reference_level(elapsed, when));
             }
@@ -144,8 +145,8 @@ mod tests {
 
     #[test]
     fn deadline_lands_strictly_after_current_slot_at_its_level() {
-        for elapsed in (0u64..20_000).step_by(13) {
-            for when in (elapsed + 1..elapsed + 300_000).step_by(7) {
+        for elapsed in (0u64..20_000).step_by(97) {
+            for when in (elapsed + 1..elapsed + 300_000).step_by(61) {
                 let l = level_for(elapsed, when);
                 assert!(slot_for(when, l) > slot_for(elapsed, l));
                 let start = slot_start(elapsed, l, slot_for(when, l));

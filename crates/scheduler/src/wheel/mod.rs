@@ -132,9 +132,23 @@ mod tests {
     #[test]
     fn entries_expire_in_deadline_order_across_levels() {
         let mut wheel = Wheel::new(1_000);
-        let ticks = [1_001u64, 1_064, 5_000, 1_000_000, 70_000_000_000, 1_002, 4_999];
+        let ticks = [
+            1_001u64,
+            1_064,
+            5_000,
+            1_000_000,
+            70_000_000_000,
+            1_002,
+            4_999,
+        ];
         for (i, t) in ticks.iter().enumerate() {
-            wheel.insert(Slotted { tick: *t, id: i as u128, seq: 0 }).expect("future");
+            wheel
+                .insert(Slotted {
+                    tick: *t,
+                    id: i as u128,
+                    seq: 0,
+                })
+                .expect("future");
         }
         let mut out = Vec::new();
         drain(&mut wheel, u64::MAX, &mut out);
@@ -148,7 +162,11 @@ mod tests {
     #[test]
     fn insert_at_or_before_elapsed_is_handed_back() {
         let mut wheel = Wheel::new(50);
-        let e = Slotted { tick: 50, id: 1, seq: 0 };
+        let e = Slotted {
+            tick: 50,
+            id: 1,
+            seq: 0,
+        };
         assert_eq!(wheel.insert(e), Err(e));
         assert!(wheel.insert(Slotted { tick: 51, ..e }).is_ok());
     }
@@ -156,7 +174,13 @@ mod tests {
     #[test]
     fn nothing_expires_before_its_deadline() {
         let mut wheel = Wheel::new(0);
-        wheel.insert(Slotted { tick: 4_100, id: 1, seq: 0 }).expect("future");
+        wheel
+            .insert(Slotted {
+                tick: 4_100,
+                id: 1,
+                seq: 0,
+            })
+            .expect("future");
         let mut out = Vec::new();
         drain(&mut wheel, 4_099, &mut out);
         assert!(out.is_empty());
