@@ -35,7 +35,13 @@ fn free_port() -> u16 {
 
 fn start(dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_triggerd"))
-        .args(["serve", "--data-dir", dir.to_str().expect("utf8"), "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "--data-dir",
+            dir.to_str().expect("utf8"),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .args(["--api-key", KEY, "--durability", "flush"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -47,10 +53,10 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
 async fn wait_ready(http: &reqwest::Client, base: &str) -> Duration {
     let t0 = Instant::now();
     loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                return t0.elapsed();
-            }
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            return t0.elapsed();
         }
         assert!(t0.elapsed() < Duration::from_secs(120), "daemon not ready");
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -89,7 +95,12 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Posts batches for `PHASE`; `pace` = batches per second for all clients (None: as fast as possible).
-async fn phase(http: &reqwest::Client, base: &str, users: u64, pace: Option<f64>) -> (f64, Vec<f64>) {
+async fn phase(
+    http: &reqwest::Client,
+    base: &str,
+    users: u64,
+    pace: Option<f64>,
+) -> (f64, Vec<f64>) {
     let seq = Arc::new(AtomicU64::new(0));
     let acked = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -99,7 +110,8 @@ async fn phase(http: &reqwest::Client, base: &str, users: u64, pace: Option<f64>
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let interval = pace.map(|p| Duration::from_secs_f64(CONNS as f64 / p));
-            let mut next = Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / CONNS as f64));
+            let mut next = Instant::now()
+                + interval.map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / CONNS as f64));
             while start.elapsed() < PHASE {
                 if let Some(i) = interval {
                     let now = Instant::now();
@@ -110,12 +122,17 @@ async fn phase(http: &reqwest::Client, base: &str, users: u64, pace: Option<f64>
                 }
                 let body = batch(seq.fetch_add(1, Ordering::Relaxed), users);
                 let t = Instant::now();
-                let r = http.post(format!("{base}/users/track")).bearer_auth(KEY).json(&body).send().await;
-                if let Ok(r) = r {
-                    if r.status() == 201 {
-                        acked.fetch_add(BATCH as u64, Ordering::Relaxed);
-                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                    }
+                let r = http
+                    .post(format!("{base}/users/track"))
+                    .bearer_auth(KEY)
+                    .json(&body)
+                    .send()
+                    .await;
+                if let Ok(r) = r
+                    && r.status() == 201
+                {
+                    acked.fetch_add(BATCH as u64, Ordering::Relaxed);
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
             }
             lat
@@ -135,7 +152,10 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().pool_max_idle_per_host(CONNS).build().expect("client");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNS)
+        .build()
+        .expect("client");
     let mut child = start(dir.path(), port);
     wait_ready(&http, &base).await;
     for i in 0..CAMPAIGNS {
@@ -145,21 +165,45 @@ async fn main() {
                           "property_filters":[{"property":"value","op":"lt","value":1000}]}],
             "delay": {"type":"after","duration":"7d"}, "reeligibility": {"after":"1s"},
             "schedule": {"start":"2020-01-01T00:00:00Z"}});
-        http.put(format!("{base}/campaigns/c{i}")).bearer_auth(KEY).json(&def).send().await.expect("put");
-        http.post(format!("{base}/campaigns/c{i}/launch")).bearer_auth(KEY).send().await.expect("launch");
+        http.put(format!("{base}/campaigns/c{i}"))
+            .bearer_auth(KEY)
+            .json(&def)
+            .send()
+            .await
+            .expect("put");
+        http.post(format!("{base}/campaigns/c{i}/launch"))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .expect("launch");
     }
     let users = 100_000;
     let (rate, lat) = phase(&http, &base, users, None).await;
-    println!("ingest saturation: {rate:.0} events/s acknowledged (flush), batches of {BATCH}, {CONNS} clients, {CAMPAIGNS} active campaigns");
-    println!("  latency ms: p50 {:.1}  p99 {:.1}  max {:.1}", pct(&lat, 0.5), pct(&lat, 0.99), pct(&lat, 1.0));
+    println!(
+        "ingest saturation: {rate:.0} events/s acknowledged (flush), batches of {BATCH}, {CONNS} clients, {CAMPAIGNS} active campaigns"
+    );
+    println!(
+        "  latency ms: p50 {:.1}  p99 {:.1}  max {:.1}",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        pct(&lat, 1.0)
+    );
     let half = rate / 2.0 / BATCH as f64;
     let (rate2, lat2) = phase(&http, &base, users, Some(half)).await;
     println!("ingest at half rate: {rate2:.0} events/s");
-    println!("  latency ms: p50 {:.1}  p99 {:.1}  max {:.1}", pct(&lat2, 0.5), pct(&lat2, 0.99), pct(&lat2, 1.0));
+    println!(
+        "  latency ms: p50 {:.1}  p99 {:.1}  max {:.1}",
+        pct(&lat2, 0.5),
+        pct(&lat2, 0.99),
+        pct(&lat2, 1.0)
+    );
     println!("  daemon RSS after load: {:.0} MB", rss_mb(child.id()));
 
     // Scale: one pending send per user.
-    let scale: u64 = std::env::var("TRIGGERD_BENCH_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let scale: u64 = std::env::var("TRIGGERD_BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let t0 = Instant::now();
     let mut posted = 0u64;
     let mut set = tokio::task::JoinSet::new();
@@ -171,21 +215,38 @@ async fn main() {
         posted += n;
         let (http, base) = (http.clone(), base.clone());
         set.spawn(async move {
-            let r = http.post(format!("{base}/users/track")).bearer_auth(KEY).json(&json!({"events": events})).send().await;
-            assert!(r.map(|r| r.status() == 201).unwrap_or(false), "scale ingest failed");
+            let r = http
+                .post(format!("{base}/users/track"))
+                .bearer_auth(KEY)
+                .json(&json!({"events": events}))
+                .send()
+                .await;
+            assert!(
+                r.map(|r| r.status() == 201).unwrap_or(false),
+                "scale ingest failed"
+            );
         });
         while set.len() >= CONNS {
             set.join_next().await;
         }
     }
     while set.join_next().await.is_some() {}
-    println!("scale: {scale} more users with one pending send each, loaded in {:.1} s", t0.elapsed().as_secs_f64());
+    println!(
+        "scale: {scale} more users with one pending send each, loaded in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
     println!("  daemon RSS: {:.0} MB", rss_mb(child.id()));
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     let mut child = start(dir.path(), port);
     let ready = wait_ready(&http, &base).await;
-    println!("  restart to /readyz: {:.0} ms; RSS after restart {:.0} MB", ready.as_secs_f64() * 1000.0, rss_mb(child.id()));
+    println!(
+        "  restart to /readyz: {:.0} ms; RSS after restart {:.0} MB",
+        ready.as_secs_f64() * 1000.0,
+        rss_mb(child.id())
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

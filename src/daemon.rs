@@ -39,10 +39,10 @@ pub fn channels_config(settings: &Settings) -> anyhow::Result<ChannelsConfig> {
 /// The secret that signs tracking links: created once, kept in the store.
 fn tracking_secret(store: &Store) -> anyhow::Result<Vec<u8>> {
     let key = keys::key(keys::kind::META, &["tracking_secret"]);
-    if let Some(existing) = store.get::<String>(&key)? {
-        if let Ok(bytes) = hex::decode(existing) {
-            return Ok(bytes);
-        }
+    if let Some(existing) = store.get::<String>(&key)?
+        && let Ok(bytes) = hex::decode(existing)
+    {
+        return Ok(bytes);
     }
     let mut bytes = vec![0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);

@@ -609,6 +609,7 @@ async fn api_rate_limit_answers_429_with_reset() {
         statuses[2..].contains(&StatusCode::TOO_MANY_REQUESTS),
         "{statuses:?}"
     );
+    #[allow(clippy::disallowed_methods)] // compares with the wall-clock reset header
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after epoch")

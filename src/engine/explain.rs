@@ -125,14 +125,13 @@ impl Engine {
         if entry.status() != CampaignStatus::Active {
             summary.push_str(&format!(" The campaign is {}.", entry.status().as_str()));
         }
-        if let Some(p) = &profile {
-            if let Some(z) = p.time_zone() {
-                if z.parse::<chrono_tz::Tz>().is_err() {
-                    summary.push_str(&format!(
-                        " The user's time zone {z:?} is unknown to this build; the campaign's zone is used."
-                    ));
-                }
-            }
+        if let Some(p) = &profile
+            && let Some(z) = p.time_zone()
+            && z.parse::<chrono_tz::Tz>().is_err()
+        {
+            summary.push_str(&format!(
+                " The user's time zone {z:?} is unknown to this build; the campaign's zone is used."
+            ));
         }
         Ok(json!({
             "campaign_id": campaign_id,

@@ -135,6 +135,10 @@ impl Engine {
             due: send.due,
             attempt: send.attempts,
         };
+        let push_token = match &message {
+            triggerd_gateway::Message::Push(p) => Some(p.token.clone()),
+            _ => None,
+        };
         let started = std::time::Instant::now();
         let result = self.gateway.deliver(message, &meta).await;
         metrics::histogram!("triggerd_dispatch_seconds", "channel" => channel.as_str())
@@ -170,19 +174,9 @@ impl Engine {
                 )?;
             }
             Err(err) => {
-                if err.unregistered_token() {
-                    if let triggerd_gateway::Message::Push(p) = &self
-                        .gateway
-                        .build_message(channel, &ready.content, &tx.profile)
-                        .unwrap_or_else(|_| {
-                            triggerd_gateway::Message::InApp(triggerd_gateway::InAppMessage {
-                                content: serde_json::Value::Null,
-                            })
-                        })
-                    {
-                        tx.profile.drop_push_token(&p.token);
-                        tx.touch_profile();
-                    }
+                if let (true, Some(token)) = (err.unregistered_token(), &push_token) {
+                    tx.profile.drop_push_token(token);
+                    tx.touch_profile();
                 }
                 let first = current.first_attempt_at.unwrap_or(now);
                 match self

@@ -136,15 +136,15 @@ pub fn parse_purchase(
         Some(_) => return Err("product_id must be a non-empty string".into()),
         None => return Err("missing product_id".into()),
     };
-    if let Some(p) = obj.get("price") {
-        if !p.is_number() {
-            return Err("price must be a number".into());
-        }
+    if let Some(p) = obj.get("price")
+        && !p.is_number()
+    {
+        return Err("price must be a number".into());
     }
-    if let Some(q) = obj.get("quantity") {
-        if !(q.is_u64() || q.is_i64()) {
-            return Err("quantity must be an integer".into());
-        }
+    if let Some(q) = obj.get("quantity")
+        && !(q.is_u64() || q.is_i64())
+    {
+        return Err("quantity must be an integer".into());
     }
     let time = event_time(obj, now)?;
     let mut props = properties(obj)?;

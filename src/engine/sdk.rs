@@ -188,7 +188,8 @@ impl Engine {
         }
         if !(-90.0..=90.0).contains(&fence.lat)
             || !(-180.0..=180.0).contains(&fence.lon)
-            || !(fence.radius_m > 0.0)
+            || fence.radius_m.is_nan()
+            || fence.radius_m <= 0.0
         {
             return Err(EngineError::Invalid(
                 "lat must be in [-90, 90], lon in [-180, 180] and radius_m > 0".into(),

@@ -225,37 +225,35 @@ pub fn validate_attributes(attrs: &Map<String, Value>) -> Result<(), AttributeEr
 
 /// Applies one Braze attribute operation to an existing value.
 fn apply_op(current: Option<&Value>, op: &Value) -> Option<Value> {
-    if let Some(obj) = op.as_object() {
-        if obj.len() == 1 {
-            if let Some(n) = obj.get("inc") {
-                let base = current.and_then(Value::as_f64).unwrap_or(0.0);
-                let add = n.as_f64().unwrap_or(0.0);
-                let both_int =
-                    current.is_none_or(|c| c.is_i64() || c.is_u64()) && (n.is_i64() || n.is_u64());
-                return Some(if both_int {
-                    Value::from(
-                        current.and_then(Value::as_i64).unwrap_or(0) + n.as_i64().unwrap_or(0),
-                    )
-                } else {
-                    serde_json::Number::from_f64(base + add).map_or(Value::Null, Value::Number)
-                });
-            }
-            if let Some(Value::Array(items)) = obj.get("add") {
-                let mut arr = current
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                arr.extend(items.iter().cloned());
-                return Some(Value::Array(arr));
-            }
-            if let Some(Value::Array(items)) = obj.get("remove") {
-                let mut arr = current
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                arr.retain(|x| !items.contains(x));
-                return Some(Value::Array(arr));
-            }
+    if let Some(obj) = op.as_object()
+        && obj.len() == 1
+    {
+        if let Some(n) = obj.get("inc") {
+            let base = current.and_then(Value::as_f64).unwrap_or(0.0);
+            let add = n.as_f64().unwrap_or(0.0);
+            let both_int =
+                current.is_none_or(|c| c.is_i64() || c.is_u64()) && (n.is_i64() || n.is_u64());
+            return Some(if both_int {
+                Value::from(current.and_then(Value::as_i64).unwrap_or(0) + n.as_i64().unwrap_or(0))
+            } else {
+                serde_json::Number::from_f64(base + add).map_or(Value::Null, Value::Number)
+            });
+        }
+        if let Some(Value::Array(items)) = obj.get("add") {
+            let mut arr = current
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            arr.extend(items.iter().cloned());
+            return Some(Value::Array(arr));
+        }
+        if let Some(Value::Array(items)) = obj.get("remove") {
+            let mut arr = current
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            arr.retain(|x| !items.contains(x));
+            return Some(Value::Array(arr));
         }
     }
     if op.is_null() { None } else { Some(op.clone()) }

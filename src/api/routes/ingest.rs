@@ -45,16 +45,15 @@ pub async fn track(
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty() && k.len() <= 256)
         .map(|k| keys::key(keys::kind::IDEMPOTENCY, &[k]));
-    if let Some(key) = &idem {
-        if let Some(prev) = st
+    if let Some(key) = &idem
+        && let Some(prev) = st
             .engine
             .store
             .get::<StoredAnswer>(key)
             .map_err(|e| engine_error(e.into()))?
-        {
-            let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::CREATED);
-            return Ok((status, axum::Json(prev.body)).into_response());
-        }
+    {
+        let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::CREATED);
+        return Ok((status, axum::Json(prev.body)).into_response());
     }
     let now = st.engine.clock.now();
     let batch = parse_track(&body, now, Source::Rest).map_err(engine_error)?;
