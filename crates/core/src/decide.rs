@@ -323,6 +323,9 @@ impl Campaign {
         }
         let zones = Zones::resolve(ctx.user_zone, self.tz, self.def.schedule.local_time);
         let delay_zone = zones.for_delay(&self.def.delay).clone();
+        // Windows are read in the local zone, which differs from the delay's
+        // zone for intelligent timing without `local_time`.
+        let window_zone = &zones.local;
         match time::plan_due(
             &self.def.delay,
             self.def.window.as_ref(),
@@ -340,11 +343,12 @@ impl Campaign {
                 due,
                 detail: if rolled {
                     format!(
-                        "{}: due {} was outside the window, rolled to the next opening {} ({})",
+                        "{}: due {} ({}) was outside the window, rolled to the next opening {} (window in {})",
                         trace.timing,
                         fmt_instant(trace.due),
+                        zone_label(&delay_zone),
                         fmt_instant(due),
-                        zone_label(&delay_zone)
+                        zone_label(window_zone)
                     )
                 } else {
                     format!(
@@ -366,15 +370,18 @@ impl Campaign {
                             fmt_instant(due)
                         ),
                     ),
-                    TimeRefusal::DelayOutsideWindow { due } => (
-                        Outcome::DelayOutsideWindow,
-                        format!(
-                            "{}: due {} ({} local) is outside the window and next_available is false",
-                            trace.timing,
-                            fmt_instant(due),
-                            due.with_timezone(&delay_zone.tz).format("%H:%M")
-                        ),
-                    ),
+                    TimeRefusal::DelayOutsideWindow { due } => {
+                        return refuse(
+                            Outcome::DelayOutsideWindow,
+                            format!(
+                                "{}: due {} ({} local, window in {}) is outside the window and next_available is false",
+                                trace.timing,
+                                fmt_instant(due),
+                                due.with_timezone(&window_zone.tz).format("%H:%M"),
+                                zone_label(window_zone)
+                            ),
+                        );
+                    }
                     TimeRefusal::OutsideDurationAfterRoll { due, rolled_to } => (
                         Outcome::DelayExceedsDuration,
                         format!(

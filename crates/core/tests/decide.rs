@@ -1570,3 +1570,25 @@ fn r_r2_interval_counts_from_the_last_receipt_with_pending_sends() {
         Outcome::Scheduled
     );
 }
+
+#[test]
+fn r_w3_delay_outside_window_detail_reads_the_window_zone() {
+    // Intelligent timing uses the user's zone (New York), the window the
+    // campaign's (UTC, local_time false). The refusal must quote the due on
+    // the window's clock, not the user's.
+    let c = campaign(json!({
+        "delay": {"type": "intelligent", "days": 0, "fallback_at": "10:00"},
+        "window": {"start": "16:00", "end": "18:00"}
+    }));
+    let user = User::new().in_zone("America/New_York");
+    // 17:00Z = 12:00 EST; fallback 10:00 EST the next day = 15:00Z, outside 16–18 UTC.
+    let d = user.decide(&c, &go("2026-01-05T17:00:00Z"));
+    match d.trigger {
+        Some(TriggerOutcome::Refused { outcome, detail }) => {
+            assert_eq!(outcome, Outcome::DelayOutsideWindow);
+            assert!(detail.contains("15:00 local"), "{detail}");
+            assert!(detail.contains("UTC"), "{detail}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
