@@ -57,11 +57,7 @@ pub fn def_with(overrides: Value) -> Value {
 
 /// Parses and compiles `base()` with `overrides`, returning the report too.
 pub fn try_campaign(overrides: Value) -> (Option<Campaign>, Report) {
-    let def = def_with(overrides);
-    match triggerd_core::CampaignDef::from_value(&def) {
-        Ok(def) => Campaign::compile(CAMPAIGN_ID, def),
-        Err(report) => (None, report),
-    }
+    Campaign::from_value(CAMPAIGN_ID, &def_with(overrides))
 }
 
 /// Like [`try_campaign`], failing the test on any validation error.
