@@ -6,7 +6,9 @@
 //! Pure: nothing is read or written. The daemon applies the [`Decision`];
 //! a preview (R-Y3) is the same call with nothing applied.
 
-use chrono::{DateTime, Utc};
+use std::fmt;
+
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -228,7 +230,7 @@ impl Campaign {
                 Outcome::BeforeLaunch,
                 format!(
                     "event at {} is before the campaign's launch at {}",
-                    fmt_instant(t),
+                    Rfc3339(t),
                     ctx.launched_at
                         .map_or_else(|| "never".to_string(), fmt_instant)
                 ),
@@ -252,14 +254,15 @@ impl Campaign {
                 ),
             );
         }
-        let zone = self.zone_for(ctx.user_zone);
+        let zones = Zones::resolve(ctx.user_zone, self.tz, self.def.schedule.local_time);
+        let zone = &zones.local;
         if !self.def.schedule.contains(t, zone.tz) {
             return refuse(
                 Outcome::OutsideDuration,
                 format!(
                     "trigger at {} is outside the campaign's schedule ({})",
-                    fmt_instant(t),
-                    zone_label(&zone)
+                    Rfc3339(t),
+                    zone
                 ),
             );
         }
@@ -273,7 +276,7 @@ impl Campaign {
                     t.with_timezone(&zone.tz).format("%H:%M"),
                     w.start,
                     w.end,
-                    zone_label(&zone)
+                    zone
                 ),
             );
         }
@@ -298,7 +301,7 @@ impl Campaign {
                     Outcome::NotReeligible,
                     format!(
                         "user already received this campaign at {} and it has no re-eligibility",
-                        fmt_instant(r)
+                        Rfc3339(r)
                     ),
                 );
             }
@@ -307,9 +310,9 @@ impl Campaign {
                     Outcome::NotReeligibleYet,
                     format!(
                         "last receipt at {}; re-eligible {} later, at {}",
-                        fmt_instant(r),
+                        Rfc3339(r),
                         re.after,
-                        fmt_instant(r + re.after.to_chrono())
+                        Rfc3339(r + re.after.to_chrono())
                     ),
                 );
             }
@@ -321,7 +324,6 @@ impl Campaign {
                 "a send of this campaign is already pending for this user".into(),
             );
         }
-        let zones = Zones::resolve(ctx.user_zone, self.tz, self.def.schedule.local_time);
         let delay_zone = zones.for_delay(&self.def.delay).clone();
         // Windows are read in the local zone, which differs from the delay's
         // zone for intelligent timing without `local_time`.
@@ -345,18 +347,13 @@ impl Campaign {
                     format!(
                         "{}: due {} ({}) was outside the window, rolled to the next opening {} (window in {})",
                         trace.timing,
-                        fmt_instant(trace.due),
-                        zone_label(&delay_zone),
-                        fmt_instant(due),
-                        zone_label(window_zone)
+                        Rfc3339(trace.due),
+                        &delay_zone,
+                        Rfc3339(due),
+                        window_zone
                     )
                 } else {
-                    format!(
-                        "{}: due {} ({})",
-                        trace.timing,
-                        fmt_instant(due),
-                        zone_label(&delay_zone)
-                    )
+                    format!("{}: due {} ({})", trace.timing, Rfc3339(due), &delay_zone)
                 },
                 zone: delay_zone,
             }),
@@ -367,7 +364,7 @@ impl Campaign {
                         format!(
                             "{}: due {} is at or after the campaign's end",
                             trace.timing,
-                            fmt_instant(due)
+                            Rfc3339(due)
                         ),
                     ),
                     TimeRefusal::DelayOutsideWindow { due } => {
@@ -376,9 +373,9 @@ impl Campaign {
                             format!(
                                 "{}: due {} ({} local, window in {}) is outside the window and next_available is false",
                                 trace.timing,
-                                fmt_instant(due),
+                                Rfc3339(due),
                                 due.with_timezone(&window_zone.tz).format("%H:%M"),
-                                zone_label(window_zone)
+                                window_zone
                             ),
                         );
                     }
@@ -386,12 +383,12 @@ impl Campaign {
                         Outcome::DelayExceedsDuration,
                         format!(
                             "due {} was outside the window; the next opening {} is at or after the campaign's end",
-                            fmt_instant(due),
-                            fmt_instant(rolled_to)
+                            Rfc3339(due),
+                            Rfc3339(rolled_to)
                         ),
                     ),
                 };
-                refuse(outcome, format!("{detail} ({})", zone_label(&delay_zone)))
+                refuse(outcome, format!("{detail} ({})", &delay_zone))
             }
         }
     }
@@ -399,10 +396,72 @@ impl Campaign {
 
 /// `2026-01-05T09:00:00Z` (milliseconds when not zero), as API answers print.
 pub fn fmt_instant(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    Rfc3339(t).to_string()
+}
+
+/// Displays an instant as [`fmt_instant`] does, without an intermediate
+/// `String` (decisions format their details on the hot path): RFC 3339 in
+/// UTC with `Z`, fractional seconds only when not zero, in 3, 6 or 9 digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rfc3339(pub DateTime<Utc>);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.0;
+        if !(0..=9999).contains(&t.year()) {
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        }
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )?;
+        match t.nanosecond() {
+            0 => {}
+            n if n % 1_000_000 == 0 => write!(f, ".{:03}", n / 1_000_000)?,
+            n if n % 1_000 == 0 => write!(f, ".{:06}", n / 1_000)?,
+            n => write!(f, ".{n:09}")?,
+        }
+        f.write_str("Z")
+    }
 }
 
 /// "zone Europe/Paris (user's)" and the like, for explain details.
 pub fn zone_label(zone: &ZoneChoice) -> String {
     zone.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn rfc3339_display_matches_chrono_auto_si() {
+        let base = Utc
+            .with_ymd_and_hms(2026, 3, 8, 7, 5, 9)
+            .single()
+            .expect("valid");
+        for extra in [
+            Duration::zero(),
+            Duration::milliseconds(250),
+            Duration::microseconds(1_500),
+            Duration::nanoseconds(7),
+            Duration::nanoseconds(1_000_000_000 - 1),
+            Duration::days(-740_000),
+            Duration::days(3_000_000),
+        ] {
+            let t = base + extra;
+            assert_eq!(
+                Rfc3339(t).to_string(),
+                t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                "{t:?}"
+            );
+        }
+    }
 }
