@@ -769,6 +769,17 @@ fn r_d2_user_zone_with_local_time_in_two_zones() {
     let plan = nobody.plan(&c, &go("2026-03-28T12:00:00Z"));
     assert_eq!(plan.due, utc("2026-03-29T01:30:00Z"));
     assert_eq!(plan.zone.source, ZoneSource::CampaignFallback);
+    // A user zone that is not an IANA name falls back too, and says so.
+    let plan = User::new()
+        .in_zone("Mars/Olympus")
+        .plan(&c, &go("2026-03-28T12:00:00Z"));
+    assert_eq!(plan.due, utc("2026-03-29T01:30:00Z"));
+    assert_eq!(
+        plan.zone.source,
+        ZoneSource::UnknownUserZone {
+            name: "Mars/Olympus".into()
+        }
+    );
     // Without local_time the user's zone is ignored.
     let fixed = campaign(json!({
         "delay": {"type": "in_days", "days": 1, "at": "02:30"},
@@ -815,6 +826,23 @@ fn r_d3_intelligent_timing_uses_the_users_preferred_hour() {
     assert_eq!(
         user.due(&c, &go("2026-01-06T01:00:00Z")),
         utc("2026-01-07T00:00:00Z")
+    );
+}
+
+#[test]
+fn r_d3_preferred_hour_in_the_dst_gap_moves_forward() {
+    // Preferred hour 02 in New York; 02:00 does not exist on 2026-03-08, so
+    // the send goes at 03:00 EDT (07:00Z) by R-D2.
+    let c = campaign(json!({"delay": {"type": "intelligent", "days": 0, "fallback_at": "10:00"}}));
+    let mut user = User::new().in_zone("America/New_York");
+    user.engagement = vec![
+        utc("2026-02-10T07:10:00Z"),
+        utc("2026-02-11T07:20:00Z"),
+        utc("2026-02-12T07:30:00Z"),
+    ];
+    assert_eq!(
+        user.due(&c, &go("2026-03-08T05:30:00Z")),
+        utc("2026-03-08T07:00:00Z")
     );
 }
 

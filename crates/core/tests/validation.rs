@@ -58,6 +58,28 @@ fn unknown_field() {
 }
 
 #[test]
+fn unknown_fields_inside_tagged_objects_are_pinned_to_their_key() {
+    assert_eq!(
+        errors(json!({"delay": {"type": "after", "duration": "1h"},
+            "exceptions": [{"type": "purchase", "corelate_on": "cart_id"}]})),
+        [
+            "exceptions[0].corelate_on: unknown field `corelate_on`, expected one of `type`, `name`, `product_id`, `property_filters`, `correlate_on`, `deadline`"
+        ]
+    );
+    assert_eq!(
+        errors(json!({"triggers": [{"type": "custom_event", "name": "go",
+            "property_filters": [{"property": "p", "op": "eq", "value": 1, "zz": 1}]}]})),
+        [
+            "triggers[0].property_filters[0].zz: unknown field `zz`, expected one of `property`, `op`, `value`"
+        ]
+    );
+    assert_eq!(
+        errors(json!({"delay": {"type": "after"}})),
+        ["delay.duration: missing field `duration`"]
+    );
+}
+
+#[test]
 fn read_only_fields_of_a_fetched_campaign_are_accepted() {
     assert!(
         errors(
