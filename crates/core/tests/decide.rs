@@ -1620,3 +1620,26 @@ fn r_w3_delay_outside_window_detail_reads_the_window_zone() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+#[test]
+fn r_t1_custom_attribute_changed_to_compares_by_kind() {
+    // `to` compares like a property filter's `eq` (R-T3 kinds): 1 = 1.0.
+    let c = campaign(json!({"triggers": [
+        {"type": "custom_attribute_changed", "attribute": "level", "to": 1}
+    ]}));
+    let changed = |to| {
+        Event::new(
+            EventKind::CustomAttributeChanged {
+                attribute: "level".into(),
+                to,
+            },
+            utc("2026-01-05T10:00:00Z"),
+            Source::Rest,
+        )
+    };
+    let user = User::new();
+    assert_eq!(user.outcome(&c, &changed(json!(1))), Outcome::Scheduled);
+    assert_eq!(user.outcome(&c, &changed(json!(1.0))), Outcome::Scheduled);
+    assert!(user.decide(&c, &changed(json!(2))).is_empty());
+    assert!(user.decide(&c, &changed(json!("1"))).is_empty());
+}
