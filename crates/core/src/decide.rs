@@ -6,7 +6,7 @@
 //! Pure: nothing is read or written. The daemon applies the [`Decision`];
 //! a preview (R-Y3) is the same call with nothing applied.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Serialize};
@@ -343,17 +343,29 @@ impl Campaign {
                     Outcome::Scheduled
                 },
                 due,
-                detail: if rolled {
-                    format!(
-                        "{}: due {} ({}) was outside the window, rolled to the next opening {} (window in {})",
-                        trace.timing,
-                        Rfc3339(trace.due),
-                        &delay_zone,
-                        Rfc3339(due),
-                        window_zone
-                    )
-                } else {
-                    format!("{}: due {} ({})", trace.timing, Rfc3339(due), &delay_zone)
+                detail: {
+                    // One allocation, sized for the usual detail (hot path).
+                    let mut detail = String::with_capacity(if rolled { 192 } else { 96 });
+                    let _ = if rolled {
+                        write!(
+                            detail,
+                            "{}: due {} ({}) was outside the window, rolled to the next opening {} (window in {})",
+                            trace.timing,
+                            Rfc3339(trace.due),
+                            &delay_zone,
+                            Rfc3339(due),
+                            window_zone
+                        )
+                    } else {
+                        write!(
+                            detail,
+                            "{}: due {} ({})",
+                            trace.timing,
+                            Rfc3339(due),
+                            &delay_zone
+                        )
+                    };
+                    detail
                 },
                 zone: delay_zone,
             }),
@@ -408,26 +420,40 @@ pub struct Rfc3339(pub DateTime<Utc>);
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.0;
-        if !(0..=9999).contains(&t.year()) {
+        let Ok(year) = u32::try_from(t.year()) else {
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        };
+        // Years chrono prints with a sign, and leap seconds (`:60`), are rare:
+        // let chrono print them.
+        if year > 9999 || t.nanosecond() >= 1_000_000_000 {
             return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
         }
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )?;
-        match t.nanosecond() {
-            0 => {}
-            n if n % 1_000_000 == 0 => write!(f, ".{:03}", n / 1_000_000)?,
-            n if n % 1_000 == 0 => write!(f, ".{:06}", n / 1_000)?,
-            n => write!(f, ".{n:09}")?,
-        }
-        f.write_str("Z")
+        // Digits written into a stack buffer: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+        let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        let nanos = t.nanosecond();
+        put(20, 9, nanos);
+        let digits = match nanos {
+            0 => 0,
+            n if n % 1_000_000 == 0 => 3,
+            n if n % 1_000 == 0 => 6,
+            _ => 9,
+        };
+        let end = if digits == 0 { 19 } else { 20 + digits };
+        buf[end] = b'Z';
+        // Only ASCII digits and separators were written.
+        f.write_str(std::str::from_utf8(&buf[..=end]).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -463,5 +489,10 @@ mod tests {
                 "{t:?}"
             );
         }
+        let leap = DateTime::parse_from_rfc3339("2016-12-31T23:59:60.5Z")
+            .expect("chrono reads leap seconds")
+            .to_utc();
+        assert_eq!(Rfc3339(leap).to_string(), "2016-12-31T23:59:60.500Z");
+        assert_eq!(fmt_instant(base), "2026-03-08T07:05:09Z");
     }
 }
