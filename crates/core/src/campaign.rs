@@ -4,7 +4,6 @@
 //! exceptions and templates are ready to evaluate.
 
 use std::collections::BTreeSet;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -18,9 +17,9 @@ use crate::index::EventKey;
 use crate::matcher::{CompiledMatcher, MatcherDef, MatcherKind, MatcherRole};
 use crate::segment::{CompiledSegment, Segment};
 use crate::template::MessageTemplate;
-use crate::time::{Delay, Schedule, Window};
+use crate::time::{Delay, Schedule, Window, parse_zone};
 use crate::trigger::{CompiledTrigger, Trigger};
-use crate::validation::{Report, index, join};
+use crate::validation::{Report, deserialize_problem, index, join};
 
 /// Delivery channels (API.md `channel`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -170,18 +169,11 @@ fn field<T: DeserializeOwned>(
     report: &mut Report,
 ) -> Option<T> {
     let value = obj.get(key)?;
-    match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+    match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(v) => Some(v),
         Err(err) => {
-            let inner = err.path().to_string();
-            let path = if inner == "." || inner.is_empty() {
-                key.to_string()
-            } else if inner.starts_with('[') {
-                format!("{key}{inner}")
-            } else {
-                format!("{key}.{inner}")
-            };
-            report.error(path, err.into_inner().to_string());
+            let problem = deserialize_problem(key, value, &err);
+            report.error(problem.path, problem.message);
             None
         }
     }
@@ -190,18 +182,43 @@ fn field<T: DeserializeOwned>(
 impl CampaignDef {
     /// Parses a definition from a JSON value, reporting every field that
     /// fails at once (unknown fields, missing required fields, bad values).
+    /// For the semantic checks too, in the same report, use
+    /// [`Campaign::from_value`].
     pub fn from_value(value: &Value) -> Result<CampaignDef, Report> {
+        match CampaignDef::parse(value) {
+            (Some(def), report) if report.is_valid() => Ok(def),
+            (_, report) => Err(report),
+        }
+    }
+
+    /// Parses a definition, reporting every field problem. The definition is
+    /// built whenever every known field could be read, even when unknown
+    /// fields were reported, so that [`Campaign::from_value`] can add the
+    /// semantic problems to the same report.
+    pub fn parse(value: &Value) -> (Option<CampaignDef>, Report) {
         let mut report = Report::default();
         let Some(obj) = value.as_object() else {
             report.error("", "a campaign definition must be a JSON object");
-            return Err(report);
+            return (None, report);
         };
         for key in obj.keys() {
             let k = key.as_str();
             if !REQUIRED.contains(&k) && !OPTIONAL.contains(&k) && !READ_ONLY.contains(&k) {
-                report.error(k, format!("unknown field `{k}`"));
+                report.error(
+                    k,
+                    format!(
+                        "unknown field `{k}`, expected one of {}",
+                        REQUIRED
+                            .iter()
+                            .chain(OPTIONAL.iter().filter(|f| **f != "id"))
+                            .map(|f| format!("`{f}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
             }
         }
+        let unknown_fields = report.errors.len();
         for key in REQUIRED {
             if !obj.contains_key(key) {
                 report.error(key, format!("missing required field `{key}`"));
@@ -221,12 +238,12 @@ impl CampaignDef {
         let conversion_events: Option<Vec<MatcherDef>> =
             field(obj, "conversion_events", &mut report);
         let frequency_capping: Option<bool> = field(obj, "frequency_capping", &mut report);
-        if !report.is_valid() {
-            return Err(report);
+        if report.errors.len() > unknown_fields {
+            return (None, report);
         }
-        match (name, channel, message, triggers, schedule) {
+        let def = match (name, channel, message, triggers, schedule) {
             (Some(name), Some(channel), Some(message), Some(triggers), Some(schedule)) => {
-                Ok(CampaignDef {
+                Some(CampaignDef {
                     name,
                     channel,
                     message,
@@ -242,38 +259,45 @@ impl CampaignDef {
                     frequency_capping: frequency_capping.unwrap_or(true),
                 })
             }
-            _ => Err(report),
-        }
+            _ => None,
+        };
+        (def, report)
     }
 
     /// Parses JSON text.
     pub fn from_json(text: &str) -> Result<CampaignDef, Report> {
-        match serde_json::from_str::<Value>(text) {
-            Ok(v) => CampaignDef::from_value(&v),
-            Err(e) => {
-                let mut r = Report::default();
-                r.error("", format!("invalid JSON: {e}"));
-                Err(r)
-            }
-        }
+        CampaignDef::from_value(&json_value(text)?)
     }
 
     /// Parses TOML text (same fields as JSON; TOML date-times become strings).
     pub fn from_toml(text: &str) -> Result<CampaignDef, Report> {
-        match text.parse::<toml::Table>() {
-            Ok(table) => CampaignDef::from_value(&toml_to_json(toml::Value::Table(table))),
-            Err(e) => {
-                let mut r = Report::default();
-                r.error("", format!("invalid TOML: {e}"));
-                Err(r)
-            }
-        }
+        CampaignDef::from_value(&toml_value(text)?)
     }
 
     /// The definition as JSON (for `GET /campaigns/{id}`).
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
+}
+
+/// JSON text as a value, or the syntax error as a report.
+fn json_value(text: &str) -> Result<Value, Report> {
+    serde_json::from_str::<Value>(text).map_err(|e| {
+        let mut r = Report::default();
+        r.error("", format!("invalid JSON: {e}"));
+        r
+    })
+}
+
+/// TOML text as a JSON value, or the syntax error as a report.
+fn toml_value(text: &str) -> Result<Value, Report> {
+    text.parse::<toml::Table>()
+        .map(|table| toml_to_json(toml::Value::Table(table)))
+        .map_err(|e| {
+            let mut r = Report::default();
+            r.error("", format!("invalid TOML: {}", e.to_string().trim_end()));
+            r
+        })
 }
 
 /// Converts TOML to JSON, turning date-times into their RFC 3339 text.
@@ -341,13 +365,10 @@ impl Campaign {
         if def.name.trim().is_empty() {
             report.error("name", "name must not be empty");
         }
-        let tz = match Tz::from_str(&def.time_zone) {
+        let tz = match parse_zone(&def.time_zone) {
             Ok(tz) => Some(tz),
-            Err(_) => {
-                report.error(
-                    "time_zone",
-                    format!("unknown time zone {:?}", def.time_zone),
-                );
+            Err(e) => {
+                report.error("time_zone", e.to_string());
                 None
             }
         };
@@ -421,10 +442,34 @@ impl Campaign {
         }
     }
 
-    /// Parses and compiles JSON text in one step.
+    /// Parses and compiles a JSON definition in one step, with every
+    /// problem in one report: unknown fields and unreadable values first,
+    /// then — when every known field could be read — the checks of
+    /// [`Campaign::compile`]. `None` when any error was found.
+    pub fn from_value(id: &str, value: &Value) -> (Option<Campaign>, Report) {
+        let (def, mut report) = CampaignDef::parse(value);
+        let Some(def) = def else {
+            return (None, report);
+        };
+        let (campaign, compiled) = Campaign::compile(id, def);
+        report.errors.extend(compiled.errors);
+        report.warnings.extend(compiled.warnings);
+        let campaign = campaign.filter(|_| report.is_valid());
+        (campaign, report)
+    }
+
+    /// [`Campaign::from_value`] on JSON text.
     pub fn from_json(id: &str, text: &str) -> (Option<Campaign>, Report) {
-        match CampaignDef::from_json(text) {
-            Ok(def) => Campaign::compile(id, def),
+        match json_value(text) {
+            Ok(value) => Campaign::from_value(id, &value),
+            Err(report) => (None, report),
+        }
+    }
+
+    /// [`Campaign::from_value`] on TOML text.
+    pub fn from_toml(id: &str, text: &str) -> (Option<Campaign>, Report) {
+        match toml_value(text) {
+            Ok(value) => Campaign::from_value(id, &value),
             Err(report) => (None, report),
         }
     }
@@ -646,7 +691,8 @@ fn check_in_app_triggers(def: &CampaignDef, report: &mut Report) {
 /// R-S2 warning: the shortest possible delay is longer than the campaign's
 /// duration, so no user can receive it.
 fn check_reachable_in_duration(def: &CampaignDef, report: &mut Report) {
-    let Some(duration) = def.schedule.length() else {
+    // An empty or inverted schedule is already an error of its own.
+    let Some(duration) = def.schedule.length().filter(|d| *d > Span::ZERO) else {
         return;
     };
     let shortest = def.delay.shortest();
@@ -654,7 +700,7 @@ fn check_reachable_in_duration(def: &CampaignDef, report: &mut Report) {
         report.warn(
             "delay",
             format!(
-                "the shortest possible delay ({shortest}) is not shorter than the campaign's duration: no user can receive it (R-S2)"
+                "the shortest possible delay ({shortest}) is not shorter than the campaign's duration ({duration}): no user can receive it (R-S2)"
             ),
         );
     }

@@ -6,7 +6,9 @@
 //! Pure: nothing is read or written. The daemon applies the [`Decision`];
 //! a preview (R-Y3) is the same call with nothing applied.
 
-use chrono::{DateTime, Utc};
+use std::fmt::{self, Write as _};
+
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -228,7 +230,7 @@ impl Campaign {
                 Outcome::BeforeLaunch,
                 format!(
                     "event at {} is before the campaign's launch at {}",
-                    fmt_instant(t),
+                    Rfc3339(t),
                     ctx.launched_at
                         .map_or_else(|| "never".to_string(), fmt_instant)
                 ),
@@ -252,14 +254,15 @@ impl Campaign {
                 ),
             );
         }
-        let zone = self.zone_for(ctx.user_zone);
+        let zones = Zones::resolve(ctx.user_zone, self.tz, self.def.schedule.local_time);
+        let zone = &zones.local;
         if !self.def.schedule.contains(t, zone.tz) {
             return refuse(
                 Outcome::OutsideDuration,
                 format!(
                     "trigger at {} is outside the campaign's schedule ({})",
-                    fmt_instant(t),
-                    zone_label(&zone)
+                    Rfc3339(t),
+                    zone
                 ),
             );
         }
@@ -273,7 +276,7 @@ impl Campaign {
                     t.with_timezone(&zone.tz).format("%H:%M"),
                     w.start,
                     w.end,
-                    zone_label(&zone)
+                    zone
                 ),
             );
         }
@@ -298,7 +301,7 @@ impl Campaign {
                     Outcome::NotReeligible,
                     format!(
                         "user already received this campaign at {} and it has no re-eligibility",
-                        fmt_instant(r)
+                        Rfc3339(r)
                     ),
                 );
             }
@@ -307,9 +310,9 @@ impl Campaign {
                     Outcome::NotReeligibleYet,
                     format!(
                         "last receipt at {}; re-eligible {} later, at {}",
-                        fmt_instant(r),
+                        Rfc3339(r),
                         re.after,
-                        fmt_instant(r + re.after.to_chrono())
+                        Rfc3339(r + re.after.to_chrono())
                     ),
                 );
             }
@@ -321,8 +324,10 @@ impl Campaign {
                 "a send of this campaign is already pending for this user".into(),
             );
         }
-        let zones = Zones::resolve(ctx.user_zone, self.tz, self.def.schedule.local_time);
         let delay_zone = zones.for_delay(&self.def.delay).clone();
+        // Windows are read in the local zone, which differs from the delay's
+        // zone for intelligent timing without `local_time`.
+        let window_zone = &zones.local;
         match time::plan_due(
             &self.def.delay,
             self.def.window.as_ref(),
@@ -338,21 +343,29 @@ impl Campaign {
                     Outcome::Scheduled
                 },
                 due,
-                detail: if rolled {
-                    format!(
-                        "{}: due {} was outside the window, rolled to the next opening {} ({})",
-                        trace.timing,
-                        fmt_instant(trace.due),
-                        fmt_instant(due),
-                        zone_label(&delay_zone)
-                    )
-                } else {
-                    format!(
-                        "{}: due {} ({})",
-                        trace.timing,
-                        fmt_instant(due),
-                        zone_label(&delay_zone)
-                    )
+                detail: {
+                    // One allocation, sized for the usual detail (hot path).
+                    let mut detail = String::with_capacity(if rolled { 192 } else { 96 });
+                    let _ = if rolled {
+                        write!(
+                            detail,
+                            "{}: due {} ({}) was outside the window, rolled to the next opening {} (window in {})",
+                            trace.timing,
+                            Rfc3339(trace.due),
+                            &delay_zone,
+                            Rfc3339(due),
+                            window_zone
+                        )
+                    } else {
+                        write!(
+                            detail,
+                            "{}: due {} ({})",
+                            trace.timing,
+                            Rfc3339(due),
+                            &delay_zone
+                        )
+                    };
+                    detail
                 },
                 zone: delay_zone,
             }),
@@ -363,28 +376,31 @@ impl Campaign {
                         format!(
                             "{}: due {} is at or after the campaign's end",
                             trace.timing,
-                            fmt_instant(due)
+                            Rfc3339(due)
                         ),
                     ),
-                    TimeRefusal::DelayOutsideWindow { due } => (
-                        Outcome::DelayOutsideWindow,
-                        format!(
-                            "{}: due {} ({} local) is outside the window and next_available is false",
-                            trace.timing,
-                            fmt_instant(due),
-                            due.with_timezone(&delay_zone.tz).format("%H:%M")
-                        ),
-                    ),
+                    TimeRefusal::DelayOutsideWindow { due } => {
+                        return refuse(
+                            Outcome::DelayOutsideWindow,
+                            format!(
+                                "{}: due {} ({} local, window in {}) is outside the window and next_available is false",
+                                trace.timing,
+                                Rfc3339(due),
+                                due.with_timezone(&window_zone.tz).format("%H:%M"),
+                                window_zone
+                            ),
+                        );
+                    }
                     TimeRefusal::OutsideDurationAfterRoll { due, rolled_to } => (
                         Outcome::DelayExceedsDuration,
                         format!(
                             "due {} was outside the window; the next opening {} is at or after the campaign's end",
-                            fmt_instant(due),
-                            fmt_instant(rolled_to)
+                            Rfc3339(due),
+                            Rfc3339(rolled_to)
                         ),
                     ),
                 };
-                refuse(outcome, format!("{detail} ({})", zone_label(&delay_zone)))
+                refuse(outcome, format!("{detail} ({})", &delay_zone))
             }
         }
     }
@@ -392,10 +408,91 @@ impl Campaign {
 
 /// `2026-01-05T09:00:00Z` (milliseconds when not zero), as API answers print.
 pub fn fmt_instant(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    Rfc3339(t).to_string()
+}
+
+/// Displays an instant as [`fmt_instant`] does, without an intermediate
+/// `String` (decisions format their details on the hot path): RFC 3339 in
+/// UTC with `Z`, fractional seconds only when not zero, in 3, 6 or 9 digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rfc3339(pub DateTime<Utc>);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.0;
+        let Ok(year) = u32::try_from(t.year()) else {
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        };
+        // Years chrono prints with a sign, and leap seconds (`:60`), are rare:
+        // let chrono print them.
+        if year > 9999 || t.nanosecond() >= 1_000_000_000 {
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        }
+        // Digits written into a stack buffer: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+        let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        let nanos = t.nanosecond();
+        put(20, 9, nanos);
+        let digits = match nanos {
+            0 => 0,
+            n if n % 1_000_000 == 0 => 3,
+            n if n % 1_000 == 0 => 6,
+            _ => 9,
+        };
+        let end = if digits == 0 { 19 } else { 20 + digits };
+        buf[end] = b'Z';
+        // Only ASCII digits and separators were written.
+        f.write_str(std::str::from_utf8(&buf[..=end]).map_err(|_| fmt::Error)?)
+    }
 }
 
 /// "zone Europe/Paris (user's)" and the like, for explain details.
 pub fn zone_label(zone: &ZoneChoice) -> String {
     zone.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn rfc3339_display_matches_chrono_auto_si() {
+        let base = Utc
+            .with_ymd_and_hms(2026, 3, 8, 7, 5, 9)
+            .single()
+            .expect("valid");
+        for extra in [
+            Duration::zero(),
+            Duration::milliseconds(250),
+            Duration::microseconds(1_500),
+            Duration::nanoseconds(7),
+            Duration::nanoseconds(1_000_000_000 - 1),
+            Duration::days(-740_000),
+            Duration::days(3_000_000),
+        ] {
+            let t = base + extra;
+            assert_eq!(
+                Rfc3339(t).to_string(),
+                t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                "{t:?}"
+            );
+        }
+        let leap = DateTime::parse_from_rfc3339("2016-12-31T23:59:60.5Z")
+            .expect("chrono reads leap seconds")
+            .to_utc();
+        assert_eq!(Rfc3339(leap).to_string(), "2016-12-31T23:59:60.500Z");
+        assert_eq!(fmt_instant(base), "2026-03-08T07:05:09Z");
+    }
 }

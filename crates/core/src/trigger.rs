@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::event::{
     Event, EventKind, GroupState, Interaction, SubscriptionChannel, SubscriptionState, Transition,
 };
-use crate::filter::{CompiledFilter, PropertyFilter};
+use crate::filter::{CompiledFilter, CompiledPredicate, Op, PropertyFilter};
 use crate::index::EventKey;
 use crate::validation::{Report, index, join};
 
@@ -137,6 +137,9 @@ pub enum TriggerMatch {
 pub struct CompiledTrigger {
     trigger: Trigger,
     filters: Vec<CompiledFilter>,
+    /// `custom_attribute_changed.to` as an `eq` predicate, so that values
+    /// compare by kind like property filters (`1` = `1.0`, R-T3).
+    to: Option<CompiledPredicate>,
 }
 
 /// Compiles a list of property filters, reporting problems under `path`.
@@ -173,8 +176,10 @@ impl Trigger {
                 }
                 compile_filters(property_filters, &join(path, "property_filters"), report)
             }
-            Trigger::CustomAttributeChanged { attribute, .. } if attribute.trim().is_empty() => {
-                report.error(join(path, "attribute"), "attribute must not be empty");
+            Trigger::CustomAttributeChanged { attribute, .. } => {
+                if attribute.trim().is_empty() {
+                    report.error(join(path, "attribute"), "attribute must not be empty");
+                }
                 Vec::new()
             }
             Trigger::CampaignInteraction {
@@ -195,9 +200,22 @@ impl Trigger {
             }
             _ => Vec::new(),
         };
+        let to = match self {
+            Trigger::CustomAttributeChanged { to: Some(to), .. } => {
+                // Compiled on the side: its problems belong at `path.to`.
+                let mut scratch = Report::default();
+                let predicate = CompiledPredicate::compile(Op::Eq, Some(to), path, &mut scratch);
+                for problem in scratch.errors {
+                    report.error(join(path, "to"), problem.message);
+                }
+                predicate
+            }
+            _ => None,
+        };
         (report.errors.len() == errors_before).then(|| CompiledTrigger {
             trigger: self.clone(),
             filters,
+            to,
         })
     }
 
@@ -301,12 +319,12 @@ impl CompiledTrigger {
             }
             (Trigger::EmailAdded {}, EventKind::EmailAdded) => true,
             (
-                Trigger::CustomAttributeChanged { attribute, to },
+                Trigger::CustomAttributeChanged { attribute, .. },
                 EventKind::CustomAttributeChanged {
                     attribute: got,
                     to: got_to,
                 },
-            ) => attribute == got && opt_eq(to, got_to),
+            ) => attribute == got && self.to.as_ref().is_none_or(|p| p.test(Some(got_to))),
             (
                 Trigger::SubscriptionStateChanged { channel, to },
                 EventKind::SubscriptionStateChanged {
