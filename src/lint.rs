@@ -6,25 +6,21 @@
 use std::io::Write;
 use std::path::Path;
 
-use triggerd_core::{Campaign, CampaignDef, Report};
+use triggerd_core::{Campaign, Report};
 
 /// Lints one definition's text; the campaign id is the file stem.
 pub fn lint_text(path: &Path, text: &str) -> Report {
     let is_toml = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-    let parsed = if is_toml {
-        CampaignDef::from_toml(text)
-    } else {
-        CampaignDef::from_json(text)
-    };
     let id = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "campaign".into());
-    match parsed {
-        Err(report) => report,
-        Ok(def) => Campaign::compile(&id, def).1,
+    if is_toml {
+        Campaign::from_toml(&id, text).1
+    } else {
+        Campaign::from_json(&id, text).1
     }
 }
 

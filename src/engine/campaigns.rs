@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use triggerd_core::decide::fmt_instant;
-use triggerd_core::{Campaign, CampaignDef, CampaignStatus, Outcome, Report};
+use triggerd_core::{Campaign, CampaignStatus, Outcome, Report};
 
 use super::registry::CampaignEntry;
 use super::user::UserTx;
@@ -59,14 +59,7 @@ impl Engine {
     pub(super) fn load_campaigns(&self) -> Result<(), EngineError> {
         for item in self.store.scan::<CampaignRecord>(&[keys::kind::CAMPAIGN]) {
             let (_, rec) = item?;
-            let def = match CampaignDef::from_value(&rec.definition) {
-                Ok(d) => d,
-                Err(report) => {
-                    tracing::error!(campaign = %rec.id, errors = ?report.errors, "stored campaign no longer parses; skipped");
-                    continue;
-                }
-            };
-            match Campaign::compile(&rec.id, def) {
+            match Campaign::from_value(&rec.id, &rec.definition) {
                 (Some(c), _) => self.registry.upsert(CampaignEntry {
                     campaign: Arc::new(c),
                     record: rec,
@@ -88,8 +81,7 @@ impl Engine {
             r.error("id", "campaign id must be 1–512 bytes without NUL");
             return Err(PutError::Invalid(r));
         }
-        let def = CampaignDef::from_value(body).map_err(PutError::Invalid)?;
-        let (campaign, report) = Campaign::compile(id, def);
+        let (campaign, report) = Campaign::from_value(id, body);
         let Some(campaign) = campaign else {
             return Err(PutError::Invalid(report));
         };
