@@ -52,6 +52,40 @@ fn tracking_secret(store: &Store) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The webhook signing secret: the configured one, else one generated on
+/// first start and kept in `<data_dir>/webhook_signing_secret` (0600), so
+/// every webhook carries `X-Triggerd-Signature` (API.md).
+fn webhook_secret(settings: &Settings, channels: &mut ChannelsConfig) -> anyhow::Result<()> {
+    let webhook = channels.webhook.get_or_insert_with(Default::default);
+    if webhook
+        .signing_secret
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Ok(());
+    }
+    let path = settings.data_dir.join("webhook_signing_secret");
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => {
+            let mut bytes = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            let s = hex::encode(bytes);
+            std::fs::write(&path, &s)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            tracing::info!(path = %path.display(), "generated a webhook signing secret");
+            s
+        }
+    };
+    webhook.signing_secret = Some(secret);
+    Ok(())
+}
+
 /// Everything the running daemon holds.
 pub struct Daemon {
     /// The engine.
@@ -76,7 +110,9 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Daemon> {
     .context("cannot open the timer wheel")?;
     let secret = tracking_secret(&store)?;
     let signer = TrackingSigner::new(&secret, &settings.public_url).context("tracking signer")?;
-    let gateway = Gateway::builder(channels_config(settings)?, Arc::new(AcceptOnly))
+    let mut channels = channels_config(settings)?;
+    webhook_secret(settings, &mut channels)?;
+    let gateway = Gateway::builder(channels, Arc::new(AcceptOnly))
         .tracking(signer)
         .shortener(Arc::new(StoreShortener::new(
             store.clone(),

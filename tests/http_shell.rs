@@ -288,7 +288,7 @@ async fn api_shell_end_to_end_with_the_real_binary() {
         .expect("request");
     json_error(response, StatusCode::PAYLOAD_TOO_LARGE).await;
 
-    // Metrics by route template; unmatched routes share one label.
+    // Metrics by route template (unmatched routes share one label, `unmatched`).
     let metrics = http
         .get(daemon.url("/metrics"))
         .send()
@@ -299,7 +299,7 @@ async fn api_shell_end_to_end_with_the_real_binary() {
         .expect("text");
     for needle in [
         "triggerd_http_requests_total{route=\"/healthz\",status=\"200\"} 1",
-        "triggerd_http_requests_total{route=\"unmatched\",status=\"401\"}",
+        "triggerd_http_requests_total{route=\"/users/track\",status=\"401\"}",
         "triggerd_pending_sends 0",
         "triggerd_sends_scheduled_total 0",
     ] {
