@@ -3,9 +3,15 @@
 //! A caller's writes are durable once a flush that *started after* the caller
 //! asked has finished. So a caller arriving while a flush runs waits for the
 //! next one, and everyone who arrived during that first flush shares the
-//! next. Flushes run on a spawned task (sled's `flush_async`, which does the
-//! I/O on sled's own thread pool), so a caller that is cancelled never
+//! next. Flushes run on a spawned task, so a caller that is cancelled never
 //! strands the others.
+//!
+//! The flush itself is `sled::Db::flush` on tokio's blocking pool, not
+//! `flush_async`: sled 0.34.7 runs `flush_async` on its own small global
+//! pool, where waiting flushes can occupy every thread while the log writes
+//! they wait for sit queued behind them (the pool's idle-thread counter
+//! wraps when all its threads are busy, so it stops growing). Keep every
+//! flush of the shared database going through one `GroupCommit`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +20,6 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
-use crate::stall::Watchdog;
 
 #[derive(Debug, Default)]
 struct Progress {
@@ -40,7 +45,6 @@ struct Shared {
     progress: Mutex<Progress>,
     finished: watch::Sender<Finished>,
     flushes: AtomicU64,
-    watchdog: Watchdog,
 }
 
 /// Shares `sled::Db` flushes among concurrent callers. Cheap to clone; all
@@ -55,7 +59,6 @@ impl GroupCommit {
     pub fn new(db: sled::Db) -> Self {
         GroupCommit {
             shared: Arc::new(Shared {
-                watchdog: Watchdog::start(db.clone()),
                 db,
                 progress: Mutex::new(Progress::default()),
                 finished: watch::Sender::new(Finished::default()),
@@ -100,14 +103,15 @@ impl GroupCommit {
                 p.started += 1;
                 p.started
             };
-            let result = {
-                let _writing = shared.watchdog.guard();
-                shared.db.flush_async().await
+            let db = shared.db.clone();
+            let result = match tokio::task::spawn_blocking(move || db.flush()).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(e) => Err(format!("flush task failed: {e}")),
             };
             shared.flushes.fetch_add(1, Ordering::Relaxed);
             shared.finished.send_replace(Finished {
                 number,
-                error: result.err().map(|e| e.to_string()),
+                error: result.err(),
             });
         }
     }
@@ -115,21 +119,6 @@ impl GroupCommit {
     /// Number of flushes performed so far (for tests and metrics).
     pub fn flush_count(&self) -> u64 {
         self.shared.flushes.load(Ordering::Relaxed)
-    }
-
-    /// Runs a sled write under the stall watchdog. sled 0.34.7 can deadlock
-    /// its own thread pool under write load (see the `stall` module); a write
-    /// wrapped here that is stuck for 250 ms makes the watchdog nudge sled
-    /// until it moves. The daemon should wrap its own `apply_batch` /
-    /// `transaction` calls on the shared database in this.
-    pub fn write<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _writing = self.shared.watchdog.guard();
-        f()
-    }
-
-    /// Times the watchdog had to nudge sled (for metrics; normally 0).
-    pub fn stall_pokes(&self) -> u64 {
-        self.shared.watchdog.pokes()
     }
 
     /// The database this group commit flushes.

@@ -42,7 +42,6 @@ mod grouping;
 mod index;
 mod keys;
 mod scheduler;
-mod stall;
 mod types;
 mod wheel;
 mod window;

@@ -187,7 +187,7 @@ impl Scheduler {
         }));
         let compactor = cfg
             .compaction
-            .then(|| Compactor::spawn(db.clone(), tree.clone(), state.clone(), commit.clone()));
+            .then(|| Compactor::spawn(db.clone(), tree.clone(), state.clone()));
         let policy = cfg.group_policy();
         Ok(Scheduler {
             inner: Arc::new(Inner {
@@ -477,7 +477,7 @@ impl Inner {
         }
         let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
         Self::stage_pending(&mut batch, st.pending + created);
-        self.commit.write(|| self.tree.apply_batch(batch))?;
+        self.tree.apply_batch(batch)?;
 
         // Applied: now mirror it in memory.
         st.index.add(run);
@@ -547,7 +547,7 @@ impl Inner {
         let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
         let pending = st.pending.saturating_sub(victims.len() as u64);
         Self::stage_pending(&mut batch, pending);
-        self.commit.write(|| self.tree.apply_batch(batch))?;
+        self.tree.apply_batch(batch)?;
         st.index.add(run);
         for (id, e) in &victims {
             if e.resident {
@@ -701,7 +701,7 @@ impl Inner {
                 st.next_unloaded = None;
             }
         }
-        self.commit.write(|| self.tree.apply_batch(deletes))?;
+        self.tree.apply_batch(deletes)?;
         Ok(())
     }
 }
@@ -724,18 +724,13 @@ struct Compactor {
 }
 
 impl Compactor {
-    fn spawn(
-        db: sled::Db,
-        tree: sled::Tree,
-        state: Arc<Mutex<State>>,
-        commit: GroupCommit,
-    ) -> Self {
+    fn spawn(db: sled::Db, tree: sled::Tree, state: Arc<Mutex<State>>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel::<()>();
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("timers-compactor".into())
-            .spawn(move || Self::work(&db, &tree, &state, &commit, &flag, &rx))
+            .spawn(move || Self::work(&db, &tree, &state, &flag, &rx))
             .ok();
         Compactor {
             stop,
@@ -754,7 +749,6 @@ impl Compactor {
         db: &sled::Db,
         tree: &sled::Tree,
         state: &Mutex<State>,
-        commit: &GroupCommit,
         stop: &AtomicBool,
         rx: &mpsc::Receiver<()>,
     ) {
@@ -774,11 +768,11 @@ impl Compactor {
                 let result = db
                     .generate_id()
                     .map_err(Error::from)
-                    .and_then(|out| compact::merge(commit, tree, &inputs, out, stop));
+                    .and_then(|out| compact::merge(tree, &inputs, out, stop));
                 match result {
                     Ok(Some(merged)) => {
                         let mut st = state.lock();
-                        if let Err(e) = commit.write(|| tree.apply_batch(merged.swap)) {
+                        if let Err(e) = tree.apply_batch(merged.swap) {
                             tracing::error!(error = %e, "index compaction swap failed");
                             return;
                         }

@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{Run, RunBuilder};
 use crate::codec::{ChunkView, Record};
 use crate::error::Result;
-use crate::group_commit::GroupCommit;
 use crate::keys::{ChunkKey, GroupKey, PENDING_RUN_PREFIX, RUN_PREFIX, RunKey};
 
 /// Runs per class that trigger a merge.
@@ -122,7 +121,6 @@ pub(crate) struct Merged {
 /// Merges `inputs` into run `out_id`, dropping records whose group is gone.
 /// Returns `None` if `stop` was raised (the partial output is removed).
 pub(crate) fn merge(
-    commit: &GroupCommit,
     tree: &sled::Tree,
     inputs: &[Arc<Run>],
     out_id: u64,
@@ -131,7 +129,7 @@ pub(crate) fn merge(
     let marker = RunKey { run: out_id }.encode(PENDING_RUN_PREFIX);
     let large = inputs.iter().map(|r| r.records()).sum::<u64>() > super::INLINE_RECORDS as u64;
     if large {
-        commit.write(|| tree.insert(marker, sled::IVec::default()))?;
+        tree.insert(marker, sled::IVec::default())?;
     }
     let mut cursors: Vec<Cursor> = inputs.iter().map(|r| Cursor::new(tree, r)).collect();
     let mut heap = BinaryHeap::new();
@@ -157,7 +155,7 @@ pub(crate) fn merge(
                 undo.remove(k.encode().to_vec());
             }
             undo.remove(marker.to_vec());
-            commit.write(|| tree.apply_batch(undo))?;
+            tree.apply_batch(undo)?;
             return Ok(None);
         }
         let exists = match group_exists.get(&r.group) {
@@ -172,7 +170,7 @@ pub(crate) fn merge(
             continue;
         }
         if let Some((k, v)) = builder.push(r) {
-            commit.write(|| tree.insert(k.encode(), v))?;
+            tree.insert(k.encode(), v)?;
             written.push(k);
         }
     }
@@ -180,7 +178,7 @@ pub(crate) fn merge(
     let output = if builder.records() > 0 {
         let done = builder.finish()?;
         if let Some((k, v)) = done.last_chunk {
-            commit.write(|| tree.insert(k.encode(), v))?;
+            tree.insert(k.encode(), v)?;
         }
         swap.insert(
             RunKey { run: out_id }.encode(RUN_PREFIX).to_vec(),
@@ -263,8 +261,7 @@ mod tests {
         }
         let inputs = index.runs().to_vec();
         let stop = AtomicBool::new(false);
-        let commit = GroupCommit::new(db.clone());
-        let merged = merge(&commit, &tree, &inputs, 99, &stop)
+        let merged = merge(&tree, &inputs, 99, &stop)
             .expect("merge")
             .expect("not stopped");
         tree.apply_batch(merged.swap).expect("swap");
