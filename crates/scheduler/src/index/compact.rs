@@ -1,8 +1,9 @@
 //! Merging index runs (size-tiered compaction).
 //!
-//! Runs fall in size classes of powers of four; four runs of one class merge
-//! into one, so a record is rewritten about `log4(total / batch)` times and a
-//! lookup checks a few dozen filters at most. When tombs make up more than
+//! Runs fall in size classes of powers of four; eight runs of one class
+//! merge into one, so a record is rewritten about `log8(total / batch)`
+//! times and a lookup checks a few dozen filters at most (runs holding only
+//! puts or only tombs are skipped by the lookups that cannot need them). When tombs make up more than
 //! half of all records, everything merges. Small runs (one write call each)
 //! merge eight at a time.
 //!
@@ -24,11 +25,13 @@ use crate::error::Result;
 use crate::keys::{ChunkKey, GroupKey, PENDING_RUN_PREFIX, RUN_PREFIX, RunKey};
 
 /// Runs per class that trigger a merge.
-const FANOUT: usize = 4;
+const FANOUT: usize = 8;
 /// Small runs (one write call each) that trigger a merge of them all.
 const SMALL_RUNS: usize = 8;
 /// Runs below this many records count as small.
 const SMALL: u64 = 1024;
+/// Group-existence answers a merge remembers (bounded memory).
+const GROUP_CACHE: usize = 65_536;
 
 fn class(records: u64) -> u32 {
     if records < SMALL {
@@ -161,6 +164,9 @@ pub(crate) fn merge(
         let exists = match group_exists.get(&r.group) {
             Some(e) => *e,
             None => {
+                if group_exists.len() >= GROUP_CACHE {
+                    group_exists.clear();
+                }
                 let e = tree.contains_key(r.group.encode())?;
                 group_exists.insert(r.group, e);
                 e

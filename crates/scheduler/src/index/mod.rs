@@ -294,7 +294,8 @@ impl IdIndex {
     pub fn is_tombed(&self, tree: &sled::Tree, id: TimerId, seq: u64) -> Result<bool> {
         let h = hash_version(id, seq);
         for run in &self.runs {
-            if run.tomb_bloom.may_contain(h)
+            if run.tombs > 0
+                && run.tomb_bloom.may_contain(h)
                 && Self::read(tree, run, id)?
                     .iter()
                     .any(|r| r.kind == Kind::Tomb && r.seq == seq)
@@ -320,7 +321,7 @@ impl IdIndex {
         let mut tombed: Vec<u64> = Vec::new();
         let mut read_runs: Vec<u64> = Vec::new();
         for run in &self.runs {
-            if !run.put_bloom.may_contain(h) {
+            if run.puts == 0 || !run.put_bloom.may_contain(h) {
                 continue;
             }
             read_runs.push(run.id);
@@ -340,7 +341,8 @@ impl IdIndex {
         }
         let hv = hash_version(id, put.seq);
         for run in &self.runs {
-            if !read_runs.contains(&run.id)
+            if run.tombs > 0
+                && !read_runs.contains(&run.id)
                 && run.tomb_bloom.may_contain(hv)
                 && Self::read(tree, run, id)?
                     .iter()
