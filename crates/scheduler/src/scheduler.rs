@@ -615,7 +615,7 @@ impl Inner {
             self.load(st, target, must_load, want)?;
             let limit = upto.min(st.cursor.min_due.saturating_add(-1));
             st.window.expire(limit, max - out.len());
-            out.extend(st.window.take_ready(max - out.len()));
+            out.extend(st.window.take_ready(max - out.len(), limit));
             if out.len() < max && st.next_unloaded.is_some_and(|d| d <= upto) {
                 // Everything resident and due is handed out, yet more is due
                 // on disk: page in more (at least one group, even over the
