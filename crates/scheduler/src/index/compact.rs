@@ -7,6 +7,10 @@
 //! half of all records, everything merges. Small runs (one write call each)
 //! merge eight at a time.
 //!
+//! Two workers merge: one takes any due merge, the other only merges of
+//! small runs, so that a long merge of big runs never lets the small ones
+//! (one per write call) pile up and slow every lookup.
+//!
 //! A merge streams the inputs in `(id, seq, kind)` order and writes output
 //! chunks under a pending marker; the swap (output header in, inputs and the
 //! marker out) is one atomic batch, and a marker found at startup means the
@@ -15,7 +19,7 @@
 //! group of a version exists, so such records are garbage.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -41,19 +45,25 @@ fn class(records: u64) -> u32 {
     }
 }
 
-/// Chooses runs to merge, if any merge is due.
-pub(crate) fn pick(runs: &[Arc<Run>]) -> Option<Vec<Arc<Run>>> {
-    let total: u64 = runs.iter().map(|r| r.records()).sum();
-    let tombs: u64 = runs.iter().map(|r| r.tombs).sum();
-    if runs.len() > 1 && total > 4096 && tombs * 2 > total {
-        return Some(runs.to_vec());
+/// Chooses runs to merge among those not `busy` (being merged already), if
+/// any merge is due; with `small_only`, only a merge of small runs.
+pub(crate) fn pick(
+    runs: &[Arc<Run>],
+    busy: &HashSet<u64>,
+    small_only: bool,
+) -> Option<Vec<Arc<Run>>> {
+    let free: Vec<&Arc<Run>> = runs.iter().filter(|r| !busy.contains(&r.id)).collect();
+    let total: u64 = free.iter().map(|r| r.records()).sum();
+    let tombs: u64 = free.iter().map(|r| r.tombs).sum();
+    if !small_only && busy.is_empty() && free.len() > 1 && total > 4096 && tombs * 2 > total {
+        return Some(free.into_iter().cloned().collect());
     }
     let mut by_class: HashMap<u32, Vec<Arc<Run>>> = HashMap::new();
-    for r in runs {
-        by_class
-            .entry(class(r.records()))
-            .or_default()
-            .push(r.clone());
+    for r in free {
+        let c = class(r.records());
+        if c == 0 || !small_only {
+            by_class.entry(c).or_default().push(r.clone());
+        }
     }
     by_class
         .into_iter()
@@ -240,6 +250,36 @@ mod tests {
         assert_eq!(class(4095), 6);
         assert_eq!(class(4096), 6);
         assert_eq!(class(16_384), 7);
+    }
+
+    #[test]
+    fn pick_skips_busy_runs_and_the_small_lane_takes_only_small_runs() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        let mut index = IdIndex::default();
+        let mut stage = |run: u64, n: u64| {
+            let records = (0..n)
+                .map(|i| rec(i as u128, run * 100_000 + i, Kind::Put, 1))
+                .collect();
+            let mut batch = sled::Batch::default();
+            let r = IdIndex::stage_run(run, records, &mut batch).expect("stage");
+            tree.apply_batch(batch).expect("apply");
+            index.add(r);
+        };
+        for run in 1..=8 {
+            stage(run, 2_000); // class 6: eight of them make a merge
+        }
+        for run in 11..=18 {
+            stage(run, 10); // small: eight of them make a merge
+        }
+        let small = index.claim(true).expect("small merge due");
+        assert!(small.iter().all(|r| r.records() == 10));
+        assert!(index.claim(true).is_none(), "small runs are busy now");
+        let big = index.claim(false).expect("big merge due");
+        assert!(big.iter().all(|r| r.records() == 2_000));
+        assert!(index.claim(false).is_none());
+        index.release(&small.iter().map(|r| r.id).collect::<Vec<_>>());
+        assert!(index.claim(false).is_some());
     }
 
     #[test]
