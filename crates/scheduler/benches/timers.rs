@@ -283,9 +283,20 @@ fn ten_million_phase(phase: &str, dir: &std::path::Path) {
                 let t = Instant::now();
                 // 1,000 overdue timers, then 10M spread over the next 7 days.
                 schedule_all(&sched, &timers(&mut rng, 1_000, now - 60_000, 60_000), Durability::Flush).await;
-                for _ in 0..100 {
+                for i in 0..100 {
                     let part = timers(&mut rng, 100_000, now + 60_000, 7 * DAY_MS);
                     schedule_all(&sched, &part, Durability::Flush).await;
+                    if i % 10 == 9 {
+                        let st = sched.stats();
+                        println!(
+                            "10M: {} pending after {:.0} s; RSS {:.0} MB; index runs {}, filters {:.1} MB",
+                            st.pending,
+                            t.elapsed().as_secs_f64(),
+                            rss_mb(),
+                            st.index_runs,
+                            st.index_filter_bytes as f64 / 1e6
+                        );
+                    }
                 }
                 println!(
                     "10M: scheduled {} in {:.0} s; RSS while filling {:.0} MB",

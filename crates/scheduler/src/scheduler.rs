@@ -615,7 +615,7 @@ impl Inner {
             self.load(st, target, must_load, want)?;
             let limit = upto.min(st.cursor.min_due.saturating_add(-1));
             st.window.expire(limit, max - out.len());
-            out.extend(st.window.take_ready(max - out.len()));
+            out.extend(st.window.take_ready(max - out.len(), limit));
             if out.len() < max && st.next_unloaded.is_some_and(|d| d <= upto) {
                 // Everything resident and due is handed out, yet more is due
                 // on disk: page in more (at least one group, even over the
@@ -716,31 +716,42 @@ fn tomb(id: TimerId, v: Version) -> Record {
     }
 }
 
-/// Background thread merging index runs.
+/// Background threads merging index runs: one takes any due merge, the
+/// other only merges of small runs.
 struct Compactor {
     stop: Arc<AtomicBool>,
-    wake: Option<mpsc::Sender<()>>,
-    handle: Option<JoinHandle<()>>,
+    wake: Vec<mpsc::Sender<()>>,
+    handles: Vec<JoinHandle<()>>,
 }
 
 impl Compactor {
     fn spawn(db: sled::Db, tree: sled::Tree, state: Arc<Mutex<State>>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::channel::<()>();
-        let flag = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("timers-compactor".into())
-            .spawn(move || Self::work(&db, &tree, &state, &flag, &rx))
-            .ok();
+        let mut wake = Vec::new();
+        let mut handles = Vec::new();
+        for small_only in [false, true] {
+            let (tx, rx) = mpsc::channel::<()>();
+            let (db, tree, state, flag) = (db.clone(), tree.clone(), state.clone(), stop.clone());
+            let spawned = std::thread::Builder::new()
+                .name("timers-compactor".into())
+                .spawn(move || Self::work(&db, &tree, &state, &flag, &rx, small_only));
+            match spawned {
+                Ok(h) => {
+                    wake.push(tx);
+                    handles.push(h);
+                }
+                Err(e) => tracing::error!(error = %e, "index compactor did not start"),
+            }
+        }
         Compactor {
             stop,
-            wake: Some(tx),
-            handle,
+            wake,
+            handles,
         }
     }
 
     fn wake(&self) {
-        if let Some(tx) = &self.wake {
+        for tx in &self.wake {
             let _ = tx.send(());
         }
     }
@@ -751,6 +762,7 @@ impl Compactor {
         state: &Mutex<State>,
         stop: &AtomicBool,
         rx: &mpsc::Receiver<()>,
+        small_only: bool,
     ) {
         loop {
             match rx.recv_timeout(Duration::from_secs(1)) {
@@ -762,26 +774,31 @@ impl Compactor {
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let Some(inputs) = compact::pick(state.lock().index.runs()) else {
+                let Some(inputs) = state.lock().index.claim(small_only) else {
                     break;
                 };
+                let ids: Vec<u64> = inputs.iter().map(|r| r.id).collect();
                 let result = db
                     .generate_id()
                     .map_err(Error::from)
                     .and_then(|out| compact::merge(tree, &inputs, out, stop));
+                let mut st = state.lock();
                 match result {
                     Ok(Some(merged)) => {
-                        let mut st = state.lock();
                         if let Err(e) = tree.apply_batch(merged.swap) {
                             tracing::error!(error = %e, "index compaction swap failed");
+                            st.index.release(&ids);
                             return;
                         }
-                        let ids: Vec<u64> = inputs.iter().map(|r| r.id).collect();
                         st.index.replace(&ids, merged.output);
                     }
-                    Ok(None) => return,
+                    Ok(None) => {
+                        st.index.release(&ids);
+                        return;
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "index compaction failed");
+                        st.index.release(&ids);
                         break;
                     }
                 }
@@ -793,8 +810,8 @@ impl Compactor {
 impl Drop for Compactor {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.wake = None;
-        if let Some(h) = self.handle.take() {
+        self.wake.clear();
+        for h in self.handles.drain(..) {
             let _ = h.join();
         }
     }

@@ -92,6 +92,10 @@ impl Window {
             seq: resident.seq,
         };
         let due = resident.due;
+        // An empty wheel may start just before this deadline; anything
+        // earlier then lands in the ready queue, which `take_ready` only
+        // hands out up to the caller's limit.
+        self.wheel.skip_to(slotted.tick.saturating_sub(1));
         if let Some(old) = self.resident.insert(id, resident) {
             debug_assert!(false, "resident {id} inserted twice");
             self.forget(id, &old);
@@ -135,10 +139,11 @@ impl Window {
     }
 
     /// Moves timers due at or before `upto` from the wheel to the ready queue
-    /// until at least `want` are ready or nothing more is due.
+    /// until at least `want` ready ones are due by `upto` or nothing more is.
     pub fn expire(&mut self, upto: Millis, want: usize) {
         let to = i64_to_ordered(upto.0);
-        while self.ready.len() < want {
+        let mut have = self.ready.range(..=(upto, TimerId::MAX)).take(want).count();
+        while have < want {
             let Some(entries) = self.wheel.pop_expired(to) else {
                 break;
             };
@@ -147,18 +152,24 @@ impl Window {
                     continue; // cancelled, replaced or handed out since
                 }
                 if let Err(due) = self.wheel.insert(e) {
+                    // Expired slots start at or before `to`: due by `upto`.
                     self.ready
                         .insert((Millis(ordered_to_i64(due.tick)), due.id));
+                    have += 1;
                 }
             }
         }
     }
 
-    /// Hands out up to `max` ready timers in `(due, id)` order, marking them
-    /// in flight.
-    pub fn take_ready(&mut self, max: usize) -> Vec<Fired> {
+    /// Hands out up to `max` ready timers due at or before `limit`, in
+    /// `(due, id)` order, marking them in flight.
+    pub fn take_ready(&mut self, max: usize, limit: Millis) -> Vec<Fired> {
         let mut out = Vec::with_capacity(max.min(self.ready.len()));
         while out.len() < max {
+            match self.ready.first() {
+                Some((due, _)) if *due <= limit => {}
+                _ => break,
+            }
             let Some((due, id)) = self.ready.pop_first() else {
                 break;
             };
@@ -221,7 +232,11 @@ mod tests {
         w.insert(3, res(100, 2, 1));
         w.insert(5, res(50, 3, 2));
         w.expire(Millis(200), usize::MAX);
-        let got: Vec<(i64, u128)> = w.take_ready(10).iter().map(|f| (f.due.0, f.id)).collect();
+        let got: Vec<(i64, u128)> = w
+            .take_ready(10, Millis::MAX)
+            .iter()
+            .map(|f| (f.due.0, f.id))
+            .collect();
         assert_eq!(got, vec![(50, 5), (100, 3), (100, 9)]);
         assert_eq!(w.in_flight(), 3);
     }
@@ -234,7 +249,7 @@ mod tests {
         assert_eq!(w.remove(1).map(|(_, e)| e), Some(false));
         assert_eq!(w.remove(2).map(|(_, e)| e), Some(true));
         w.expire(Millis(100), usize::MAX);
-        assert!(w.take_ready(10).is_empty());
+        assert!(w.take_ready(10, Millis::MAX).is_empty());
         assert_eq!(
             w.live_in(&GroupKey {
                 min_due: Millis(0),
@@ -251,10 +266,23 @@ mod tests {
         w.insert(1, res(1_500, 1, 1));
         assert_eq!(w.min_waiting_due(), Some(Millis(1_500)));
         w.expire(Millis(1_499), 1);
-        assert!(w.take_ready(1).is_empty());
+        assert!(w.take_ready(1, Millis(1_500)).is_empty());
         w.expire(Millis(1_500), 1);
-        assert_eq!(w.take_ready(1).len(), 1);
+        assert_eq!(w.take_ready(1, Millis(1_500)).len(), 1);
         assert_eq!(w.min_waiting_due(), None);
+    }
+
+    #[test]
+    fn an_idle_wheel_skips_ahead_but_never_hands_out_past_the_limit() {
+        let mut w = Window::new();
+        w.insert(1, res(5_000, 1, 1)); // wheel jumps to just before 5,000
+        w.insert(2, res(100, 2, 1)); // earlier: straight to ready
+        w.expire(Millis(99), 10);
+        assert!(w.take_ready(10, Millis(99)).is_empty());
+        w.expire(Millis(100), 10);
+        assert_eq!(w.take_ready(10, Millis(100)).len(), 1);
+        w.expire(Millis(5_000), 10);
+        assert_eq!(w.take_ready(10, Millis(5_000)).len(), 1);
     }
 
     #[test]
@@ -262,6 +290,6 @@ mod tests {
         let mut w = Window::new();
         w.expire(Millis(1_000), 1);
         w.insert(4, res(10, 1, 1));
-        assert_eq!(w.take_ready(5).len(), 1);
+        assert_eq!(w.take_ready(5, Millis(1_000)).len(), 1);
     }
 }

@@ -1,10 +1,15 @@
 //! Merging index runs (size-tiered compaction).
 //!
-//! Runs fall in size classes of powers of four; four runs of one class merge
-//! into one, so a record is rewritten about `log4(total / batch)` times and a
-//! lookup checks a few dozen filters at most. When tombs make up more than
+//! Runs fall in size classes of powers of four; eight runs of one class
+//! merge into one, so a record is rewritten about `log8(total / batch)`
+//! times and a lookup checks a few dozen filters at most (runs holding only
+//! puts or only tombs are skipped by the lookups that cannot need them). When tombs make up more than
 //! half of all records, everything merges. Small runs (one write call each)
 //! merge eight at a time.
+//!
+//! Two workers merge: one takes any due merge, the other only merges of
+//! small runs, so that a long merge of big runs never lets the small ones
+//! (one per write call) pile up and slow every lookup.
 //!
 //! A merge streams the inputs in `(id, seq, kind)` order and writes output
 //! chunks under a pending marker; the swap (output header in, inputs and the
@@ -14,7 +19,7 @@
 //! group of a version exists, so such records are garbage.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -24,11 +29,13 @@ use crate::error::Result;
 use crate::keys::{ChunkKey, GroupKey, PENDING_RUN_PREFIX, RUN_PREFIX, RunKey};
 
 /// Runs per class that trigger a merge.
-const FANOUT: usize = 4;
+const FANOUT: usize = 8;
 /// Small runs (one write call each) that trigger a merge of them all.
 const SMALL_RUNS: usize = 8;
 /// Runs below this many records count as small.
 const SMALL: u64 = 1024;
+/// Group-existence answers a merge remembers (bounded memory).
+const GROUP_CACHE: usize = 65_536;
 
 fn class(records: u64) -> u32 {
     if records < SMALL {
@@ -38,19 +45,25 @@ fn class(records: u64) -> u32 {
     }
 }
 
-/// Chooses runs to merge, if any merge is due.
-pub(crate) fn pick(runs: &[Arc<Run>]) -> Option<Vec<Arc<Run>>> {
-    let total: u64 = runs.iter().map(|r| r.records()).sum();
-    let tombs: u64 = runs.iter().map(|r| r.tombs).sum();
-    if runs.len() > 1 && total > 4096 && tombs * 2 > total {
-        return Some(runs.to_vec());
+/// Chooses runs to merge among those not `busy` (being merged already), if
+/// any merge is due; with `small_only`, only a merge of small runs.
+pub(crate) fn pick(
+    runs: &[Arc<Run>],
+    busy: &HashSet<u64>,
+    small_only: bool,
+) -> Option<Vec<Arc<Run>>> {
+    let free: Vec<&Arc<Run>> = runs.iter().filter(|r| !busy.contains(&r.id)).collect();
+    let total: u64 = free.iter().map(|r| r.records()).sum();
+    let tombs: u64 = free.iter().map(|r| r.tombs).sum();
+    if !small_only && busy.is_empty() && free.len() > 1 && total > 4096 && tombs * 2 > total {
+        return Some(free.into_iter().cloned().collect());
     }
     let mut by_class: HashMap<u32, Vec<Arc<Run>>> = HashMap::new();
-    for r in runs {
-        by_class
-            .entry(class(r.records()))
-            .or_default()
-            .push(r.clone());
+    for r in free {
+        let c = class(r.records());
+        if c == 0 || !small_only {
+            by_class.entry(c).or_default().push(r.clone());
+        }
     }
     by_class
         .into_iter()
@@ -141,6 +154,11 @@ pub(crate) fn merge(
     let puts: u64 = inputs.iter().map(|r| r.puts).sum();
     let tombs: u64 = inputs.iter().map(|r| r.tombs).sum();
     let mut builder = RunBuilder::new(out_id, puts, tombs);
+    // Dropping garbage needs a read per group; worth it when deaths are in
+    // play (some input holds tombs) or the merge is big. A put-only merge of
+    // fresh schedules just re-sorts (garbage kept is harmless: lookups check
+    // that a version's group exists, and a later merge drops it).
+    let check_groups = tombs > 0 || puts + tombs >= 1 << 20;
     let mut group_exists: HashMap<GroupKey, bool> = HashMap::new();
     let mut written: Vec<ChunkKey> = Vec::new();
     let mut seen: u64 = 0;
@@ -159,8 +177,12 @@ pub(crate) fn merge(
             return Ok(None);
         }
         let exists = match group_exists.get(&r.group) {
+            _ if !check_groups => true,
             Some(e) => *e,
             None => {
+                if group_exists.len() >= GROUP_CACHE {
+                    group_exists.clear();
+                }
                 let e = tree.contains_key(r.group.encode())?;
                 group_exists.insert(r.group, e);
                 e
@@ -228,6 +250,36 @@ mod tests {
         assert_eq!(class(4095), 6);
         assert_eq!(class(4096), 6);
         assert_eq!(class(16_384), 7);
+    }
+
+    #[test]
+    fn pick_skips_busy_runs_and_the_small_lane_takes_only_small_runs() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        let mut index = IdIndex::default();
+        let mut stage = |run: u64, n: u64| {
+            let records = (0..n)
+                .map(|i| rec(i as u128, run * 100_000 + i, Kind::Put, 1))
+                .collect();
+            let mut batch = sled::Batch::default();
+            let r = IdIndex::stage_run(run, records, &mut batch).expect("stage");
+            tree.apply_batch(batch).expect("apply");
+            index.add(r);
+        };
+        for run in 1..=8 {
+            stage(run, 2_000); // class 6: eight of them make a merge
+        }
+        for run in 11..=18 {
+            stage(run, 10); // small: eight of them make a merge
+        }
+        let small = index.claim(true).expect("small merge due");
+        assert!(small.iter().all(|r| r.records() == 10));
+        assert!(index.claim(true).is_none(), "small runs are busy now");
+        let big = index.claim(false).expect("big merge due");
+        assert!(big.iter().all(|r| r.records() == 2_000));
+        assert!(index.claim(false).is_none());
+        index.release(&small.iter().map(|r| r.id).collect::<Vec<_>>());
+        assert!(index.claim(false).is_some());
     }
 
     #[test]

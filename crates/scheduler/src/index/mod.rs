@@ -18,6 +18,7 @@
 
 pub(crate) mod compact;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::bloom::{Bloom, hash_id, hash_version};
@@ -177,6 +178,8 @@ impl RunBuilder {
 #[derive(Debug, Default)]
 pub(crate) struct IdIndex {
     runs: Vec<Arc<Run>>,
+    /// Runs a compaction worker is merging.
+    busy: HashSet<u64>,
 }
 
 impl IdIndex {
@@ -213,7 +216,10 @@ impl IdIndex {
                 inline: h.inline,
             }));
         }
-        Ok(IdIndex { runs })
+        Ok(IdIndex {
+            runs,
+            busy: HashSet::new(),
+        })
     }
 
     /// Stages a run holding `records` into `batch`; returns the run to
@@ -254,9 +260,24 @@ impl IdIndex {
         &self.runs
     }
 
+    /// Picks runs for a compaction worker and marks them busy.
+    pub fn claim(&mut self, small_only: bool) -> Option<Vec<Arc<Run>>> {
+        let picked = compact::pick(&self.runs, &self.busy, small_only)?;
+        self.busy.extend(picked.iter().map(|r| r.id));
+        Some(picked)
+    }
+
+    /// Unmarks runs whose merge was abandoned.
+    pub fn release(&mut self, inputs: &[u64]) {
+        for id in inputs {
+            self.busy.remove(id);
+        }
+    }
+
     /// Replaces merged `inputs` by `output`.
     pub fn replace(&mut self, inputs: &[u64], output: Option<Run>) {
         self.runs.retain(|r| !inputs.contains(&r.id));
+        self.release(inputs);
         self.add(output);
     }
 
@@ -294,7 +315,8 @@ impl IdIndex {
     pub fn is_tombed(&self, tree: &sled::Tree, id: TimerId, seq: u64) -> Result<bool> {
         let h = hash_version(id, seq);
         for run in &self.runs {
-            if run.tomb_bloom.may_contain(h)
+            if run.tombs > 0
+                && run.tomb_bloom.may_contain(h)
                 && Self::read(tree, run, id)?
                     .iter()
                     .any(|r| r.kind == Kind::Tomb && r.seq == seq)
@@ -320,7 +342,7 @@ impl IdIndex {
         let mut tombed: Vec<u64> = Vec::new();
         let mut read_runs: Vec<u64> = Vec::new();
         for run in &self.runs {
-            if !run.put_bloom.may_contain(h) {
+            if run.puts == 0 || !run.put_bloom.may_contain(h) {
                 continue;
             }
             read_runs.push(run.id);
@@ -340,7 +362,8 @@ impl IdIndex {
         }
         let hv = hash_version(id, put.seq);
         for run in &self.runs {
-            if !read_runs.contains(&run.id)
+            if run.tombs > 0
+                && !read_runs.contains(&run.id)
                 && run.tomb_bloom.may_contain(hv)
                 && Self::read(tree, run, id)?
                     .iter()

@@ -60,7 +60,6 @@ impl<T> Level<T> {
     }
 
     /// Whether no slot holds anything.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.occupied == 0
     }

@@ -60,9 +60,17 @@ impl Wheel {
     }
 
     /// Whether no slot holds anything (stale entries included).
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.levels.iter().all(Level::is_empty)
+    }
+
+    /// Moves `elapsed` forward to `tick` while the wheel is empty (nothing
+    /// can be skipped then); keeps new deadlines near level 0 instead of
+    /// cascading down from the top after a long idle stretch or a restart.
+    pub fn skip_to(&mut self, tick: u64) {
+        if self.is_empty() && tick > self.elapsed {
+            self.elapsed = tick;
+        }
     }
 
     /// Stores `entry`; gives it back when its deadline is not after `elapsed`
