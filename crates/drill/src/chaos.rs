@@ -33,6 +33,18 @@ pub enum KillKind {
     DispatchImmediate,
 }
 
+/// Slack between a process's death and the receiver's handler reading a
+/// request the process had already sent (scheduling on a loaded machine).
+const IN_FLIGHT_SLACK: chrono::Duration = chrono::Duration::milliseconds(250);
+
+impl KillRecord {
+    /// True when this kill separates two requests: the first could still
+    /// come from the old process, the second only after the signal.
+    pub fn separates(&self, first: DateTime<Utc>, second: DateTime<Utc>) -> bool {
+        first <= self.dead_at + IN_FLIGHT_SLACK && second >= self.at
+    }
+}
+
 impl KillKind {
     /// True for every kind that ends in SIGKILL.
     pub fn is_sigkill(self) -> bool {
@@ -50,6 +62,8 @@ pub struct KillRecord {
     pub done: KillKind,
     /// When the signal was sent.
     pub at: DateTime<Utc>,
+    /// When the process was gone (reaped).
+    pub dead_at: DateTime<Utc>,
     /// The send whose dispatch was interrupted (dispatch kills).
     pub send_id: Option<String>,
     /// Pause before the restart.
@@ -126,11 +140,13 @@ pub async fn kill_loop(
             crashes.push(format!(
                 "daemon exited on its own before kill {i}: {status}"
             ));
+            let at = clock::now();
             let recovery = daemon.start().await?;
             log.push(KillRecord {
                 planned,
                 done: KillKind::Sigkill,
-                at: clock::now(),
+                at,
+                dead_at: at,
                 send_id: None,
                 downtime_ms: 0,
                 recovery_ms: recovery.as_secs_f64() * 1e3,
@@ -189,6 +205,7 @@ pub async fn kill_loop(
                 }
             }
         }
+        let dead_at = clock::now();
         let downtime = if plan.max_downtime.is_zero() {
             Duration::ZERO
         } else {
@@ -213,6 +230,7 @@ pub async fn kill_loop(
             planned,
             done,
             at,
+            dead_at,
             send_id,
             downtime_ms: downtime.as_millis() as u64,
             recovery_ms: recovery.as_secs_f64() * 1e3,
@@ -297,6 +315,29 @@ mod tests {
         assert!(kinds.iter().filter(|k| k.is_sigkill()).count() >= 10);
         assert_eq!(plan_kills(1, &mut rng).len(), 1);
         assert!(plan_kills(0, &mut rng).is_empty());
+    }
+
+    #[test]
+    fn r_k3_a_kill_separates_requests_around_the_death_of_the_process() {
+        let at = |s: &str| clock::parse(s).expect("instant");
+        let k = KillRecord {
+            planned: KillKind::Sigkill,
+            done: KillKind::Sigkill,
+            at: at("2026-01-05T10:00:00.000Z"),
+            dead_at: at("2026-01-05T10:00:00.010Z"),
+            send_id: None,
+            downtime_ms: 0,
+            recovery_ms: 100.0,
+            exit_code: None,
+            shutdown_ms: None,
+            term_timed_out: false,
+        };
+        // In flight while the signal lands, repeated after the restart.
+        assert!(k.separates(at("2026-01-05T10:00:00.050Z"), at("2026-01-05T10:00:01Z")));
+        assert!(k.separates(at("2026-01-05T09:59:59Z"), at("2026-01-05T10:00:01Z")));
+        // Both before the kill, or both well after it: not separated.
+        assert!(!k.separates(at("2026-01-05T09:59:58Z"), at("2026-01-05T09:59:59Z")));
+        assert!(!k.separates(at("2026-01-05T10:00:02Z"), at("2026-01-05T10:00:03Z")));
     }
 
     #[test]

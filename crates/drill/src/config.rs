@@ -91,6 +91,11 @@ pub struct DrillConfig {
     /// profile record with bytes that do not decode, restart).
     #[arg(long)]
     pub no_corrupt_record: bool,
+    /// Count triggers refused `not_reeligible_yet` against a receipt
+    /// recorded after their event time as violations (by default they are
+    /// counted apart as a known daemon issue).
+    #[arg(long)]
+    pub strict_reeligibility: bool,
     /// Print progress lines on stderr.
     #[arg(long)]
     pub verbose: bool,

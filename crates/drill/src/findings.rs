@@ -57,8 +57,33 @@ pub struct SendCounts {
     /// Delivered sends that explain reports cancelled (a cancel raced the
     /// dispatch; counted apart).
     pub explain_race_disagreements: u64,
+    /// Triggers refused `not_reeligible_yet` against a receipt recorded
+    /// after their event time (a daemon issue, counted apart unless
+    /// `--strict-reeligibility`).
+    pub reeligibility_backdated: u64,
     /// Users whose exported profile was compared with the ledger.
     pub users_exported: u64,
+}
+
+/// Per-campaign counters (how the load spread over the rules).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CampaignCounts {
+    /// Delay in seconds.
+    pub delay_s: u64,
+    /// Acknowledged triggers.
+    pub triggers: u64,
+    /// Must be delivered.
+    pub expected: u64,
+    /// Of those, delivered.
+    pub delivered: u64,
+    /// Exception acknowledged before the due.
+    pub cancelled: u64,
+    /// Exception raced the due.
+    pub races: u64,
+    /// Refused by the rules.
+    pub refused: u64,
+    /// Rolled past the drill (pending).
+    pub pending: u64,
 }
 
 /// One kind of invariant failure.
@@ -75,6 +100,8 @@ pub struct ViolationKind {
 pub struct Findings {
     /// Counters.
     pub sends: SendCounts,
+    /// Counters per campaign id.
+    pub per_campaign: BTreeMap<String, CampaignCounts>,
     /// Violations by kind.
     pub violations: BTreeMap<String, ViolationKind>,
     /// Observations that are not failures.

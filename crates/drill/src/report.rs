@@ -155,7 +155,7 @@ impl Report {
         let x = &self.findings.sends;
         let rc = &self.receiver;
         let mut row = |name: &str, value: String| {
-            let _ = writeln!(s, "| {name:<34} | {value:<44} |");
+            let _ = writeln!(s, "| {name:<38} | {value:<44} |");
         };
         row(
             "result",
@@ -235,6 +235,10 @@ impl Report {
         );
         row("late window rolls (R-X1)", x.late_rolls.to_string());
         row(
+            "refused by backdated R-R2 (issue)",
+            x.reeligibility_backdated.to_string(),
+        );
+        row(
             "lateness p50 / p99 / max",
             format!(
                 "{:.0} / {:.0} / {:.0} ms",
@@ -263,11 +267,29 @@ impl Report {
             );
         }
         row("violations", self.findings.violation_count().to_string());
-        let line = format!("+{}+{}+\n", "-".repeat(36), "-".repeat(46));
+        let line = format!("+{}+{}+\n", "-".repeat(40), "-".repeat(46));
         let mut out = String::new();
         out.push_str(&line);
         out.push_str(&s);
         out.push_str(&line);
+        let _ = writeln!(
+            out,
+            "per campaign: id (delay) triggers expected/delivered cancelled races refused pending"
+        );
+        for (id, c) in &self.findings.per_campaign {
+            let _ = writeln!(
+                out,
+                "  {id} ({} s) {} {}/{} {} {} {} {}",
+                c.delay_s,
+                c.triggers,
+                c.expected,
+                c.delivered,
+                c.cancelled,
+                c.races,
+                c.refused,
+                c.pending
+            );
+        }
         for (kind, v) in &self.findings.violations {
             let _ = writeln!(out, "VIOLATION {kind} x{}", v.count);
             for e in &v.examples {

@@ -217,7 +217,13 @@ pub async fn run(config: DrillConfig) -> Result<Report> {
     let tolerance = chrono::Duration::milliseconds(config.tolerance_ms);
     let deadline =
         clock::now() + chrono::Duration::seconds((config.max_delay + config.drain_timeout) as i64);
-    let checker = Checker::new(&ledger, &campaigns, deadline, tolerance);
+    let checker = Checker::new(
+        &ledger,
+        &campaigns,
+        deadline,
+        tolerance,
+        config.strict_reeligibility,
+    );
     drain(&checker, &receiver, deadline, verbose).await;
 
     // Corrupt-record step (stops and restarts the daemon).
@@ -397,6 +403,7 @@ pub fn stop_record(
         planned: KillKind::Sigterm,
         done: KillKind::Sigterm,
         at,
+        dead_at: at + chrono::Duration::from_std(took).unwrap_or_default(),
         send_id: None,
         downtime_ms: 0,
         recovery_ms: recovery.as_secs_f64() * 1e3,

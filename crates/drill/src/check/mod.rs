@@ -36,12 +36,22 @@ pub struct Evidence {
     pub explains: BTreeMap<(String, String), Value>,
 }
 
+/// Per (campaign index, user) adjustments found while checking tokens.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Sends planned beyond one per token (a request applied twice).
+    extra_plans: HashMap<(usize, String), u64>,
+    /// Triggers refused by the backdated R-R2 comparison.
+    backdated: HashMap<(usize, String), u64>,
+}
+
 /// The ledger with every trigger's expectation.
 pub struct Checker<'a> {
     ledger: &'a Ledger,
     campaigns: &'a [DrillCampaign],
     expects: Vec<Expect>,
     tolerance: Duration,
+    strict_reeligibility: bool,
 }
 
 fn entries(explain: &Value) -> &[Value] {
@@ -72,6 +82,26 @@ fn send_for_due(explain: &Value, due: DateTime<Utc>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Daemon finding (see the crate docs): a trigger whose event time `t` is
+/// earlier than a receipt recorded before the event was processed is
+/// refused `not_reeligible_yet` even with re-eligibility `0s`, because the
+/// trigger-time R-R2 check compares `t` with the latest receipt, not with
+/// the latest receipt before `t`. Returns that receipt when the timeline
+/// shows exactly this refusal for the event at `t`.
+fn backdated_refusal(explain: &Value, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let e = entries(explain).iter().find(|e| {
+        str_of(e, "outcome") == Some("not_reeligible_yet")
+            && str_of(e, "at").and_then(clock::parse) == Some(t)
+    })?;
+    let detail = str_of(e, "detail")?;
+    let receipt = detail
+        .strip_prefix("last receipt at ")?
+        .split(';')
+        .next()
+        .and_then(clock::parse)?;
+    (receipt > t).then_some(receipt)
+}
+
 /// The last timeline entry about a send.
 fn last_about<'v>(explain: &'v Value, send_id: &str) -> Option<&'v Value> {
     entries(explain)
@@ -87,6 +117,7 @@ impl<'a> Checker<'a> {
         campaigns: &'a [DrillCampaign],
         horizon: DateTime<Utc>,
         tolerance: Duration,
+        strict_reeligibility: bool,
     ) -> Checker<'a> {
         let expects = ledger
             .triggers
@@ -98,6 +129,7 @@ impl<'a> Checker<'a> {
             campaigns,
             expects,
             tolerance,
+            strict_reeligibility,
         }
     }
 
@@ -207,15 +239,17 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        let mut extra_plans: HashMap<(usize, &str), u64> = HashMap::new();
+        let mut tally = Tally::default();
         let mut lateness = Vec::new();
         for (r, e) in self.ledger.triggers.iter().zip(&self.expects) {
             let arrivals = by_token.get(r.token.as_str()).cloned().unwrap_or_default();
-            let extra = self.per_token(&mut f, r, *e, &arrivals, ev, &mut lateness);
+            let (extra, backdated) = self.per_token(&mut f, r, *e, &arrivals, ev, &mut lateness);
+            let key = (r.campaign, r.user.clone());
             if extra > 0 {
-                *extra_plans
-                    .entry((r.campaign, r.user.as_str()))
-                    .or_default() += extra;
+                *tally.extra_plans.entry(key.clone()).or_default() += extra;
+            }
+            if backdated {
+                *tally.backdated.entry(key).or_default() += 1;
             }
         }
         f.sends.lateness_p50_ms = quantile(&lateness, 0.5);
@@ -223,14 +257,15 @@ impl<'a> Checker<'a> {
         f.sends.lateness_max_ms = quantile(&lateness, 1.0);
         self.duplicates(&mut f, ev);
         self.retry_after(&mut f, ev);
-        self.stats(&mut f, ev, &extra_plans);
-        self.exports(&mut f, ev, &extra_plans);
-        self.explains(&mut f, ev, sample, &extra_plans);
+        self.stats(&mut f, ev, &tally);
+        self.exports(&mut f, ev, &tally);
+        self.explains(&mut f, ev, sample, &tally);
         f
     }
 
     /// Checks one trigger; returns how many extra sends it planned (more
-    /// than one send id for one token).
+    /// than one send id for one token), and whether the daemon refused it
+    /// by the backdated R-R2 comparison (see [`backdated_refusal`]).
     fn per_token(
         &self,
         f: &mut Findings,
@@ -239,7 +274,7 @@ impl<'a> Checker<'a> {
         arrivals: &[&Arrival],
         ev: &Evidence,
         lateness: &mut Vec<f64>,
-    ) -> u64 {
+    ) -> (u64, bool) {
         let campaign = &self.campaigns[r.campaign];
         let accepted: Vec<&&Arrival> = arrivals.iter().filter(|a| a.accepted()).collect();
         let send_ids: BTreeSet<&str> = arrivals
@@ -317,6 +352,22 @@ impl<'a> Checker<'a> {
             }
         }
         let explain = ev.explains.get(&(campaign.id.clone(), r.user.clone()));
+        let pc = f.per_campaign.entry(campaign.id.clone()).or_default();
+        pc.delay_s = campaign.delay_s;
+        if r.ack.at().is_some() {
+            pc.triggers += 1;
+        }
+        match e {
+            Expect::Deliver { .. } => {
+                pc.expected += 1;
+                pc.delivered += u64::from(!accepted.is_empty());
+            }
+            Expect::Cancel { .. } => pc.cancelled += 1,
+            Expect::CancelRace { .. } => pc.races += 1,
+            Expect::Pending { .. } => pc.pending += 1,
+            Expect::Refused { .. } => pc.refused += 1,
+            Expect::Unacked => {}
+        }
         match e {
             Expect::Deliver { due } => {
                 f.sends.expected += 1;
@@ -334,8 +385,12 @@ impl<'a> Checker<'a> {
                                 .is_some_and(|at| at >= closing))
                         .then_some(())
                     });
+                    let backdated = explain.and_then(|x| backdated_refusal(x, r.t));
                     if late_roll.is_some() {
                         f.sends.late_rolls += 1;
+                    } else if let Some(receipt) = backdated {
+                        self.note_backdated(f, r, receipt);
+                        return (extra, true);
                     } else {
                         f.sends.lost += 1;
                         f.violate(
@@ -397,6 +452,11 @@ impl<'a> Checker<'a> {
                             .and_then(|l| str_of(l, "outcome"))
                             .map(str::to_string)
                     });
+                    let backdated = explain.and_then(|x| backdated_refusal(x, r.t));
+                    if let Some(receipt) = backdated {
+                        self.note_backdated(f, r, receipt);
+                        return (extra, true);
+                    }
                     if outcome.as_deref() != Some("cancelled_by_exception") {
                         f.sends.lost += 1;
                         f.violate(
@@ -443,7 +503,23 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        extra
+        (extra, false)
+    }
+
+    fn note_backdated(&self, f: &mut Findings, r: &TriggerRec, receipt: DateTime<Utc>) {
+        f.sends.reeligibility_backdated += 1;
+        let detail = format!(
+            "token {} (user {}, event time {}) refused not_reeligible_yet against a receipt at {} recorded after the event, with re-eligibility 0s",
+            r.token,
+            r.user,
+            clock::fmt(r.t),
+            clock::fmt(receipt)
+        );
+        if self.strict_reeligibility {
+            f.violate("reeligibility_backdated", detail);
+        } else if f.sends.reeligibility_backdated <= 5 {
+            f.notes.push(format!("known daemon issue: {detail}"));
+        }
     }
 
     /// Same send id accepted more than once: allowed only across a crash.
@@ -464,7 +540,7 @@ impl<'a> Checker<'a> {
                 let between: Vec<&KillRecord> = ev
                     .kills
                     .iter()
-                    .filter(|k| k.at >= a.at && k.at <= b.at)
+                    .filter(|k| k.separates(a.at, b.at))
                     .collect();
                 if between.iter().any(|k| k.done.is_sigkill()) {
                     f.sends.duplicate_same_key += 1;
@@ -504,7 +580,7 @@ impl<'a> Checker<'a> {
             for pair in list.windows(2) {
                 let (a, b) = (pair[0], pair[1]);
                 let Some(secs) = a.retry_after else { continue };
-                if ev.kills.iter().any(|k| k.at >= a.at && k.at <= b.at) {
+                if ev.kills.iter().any(|k| k.separates(a.at, b.at)) {
                     continue;
                 }
                 f.sends.retry_after_checked += 1;
@@ -524,7 +600,7 @@ impl<'a> Checker<'a> {
     }
 
     /// R-Y2 counters against the ledger.
-    fn stats(&self, f: &mut Findings, ev: &Evidence, extra: &HashMap<(usize, &str), u64>) {
+    fn stats(&self, f: &mut Findings, ev: &Evidence, tally: &Tally) {
         for (ci, c) in self.campaigns.iter().enumerate() {
             let Some(s) = ev.stats.get(&c.id) else {
                 f.violate("stats_missing", format!("no stats for {}", c.id));
@@ -552,13 +628,16 @@ impl<'a> Checker<'a> {
                     **e == Expect::Unacked && matches!(r.plan, crate::campaigns::Plan::Refused(_))
                 })
                 .count() as u64;
-            let dup: u64 = extra
-                .iter()
-                .filter(|((k, _), _)| *k == ci)
-                .map(|(_, n)| n)
-                .sum();
+            let sum_for = |m: &HashMap<(usize, String), u64>| -> u64 {
+                m.iter()
+                    .filter(|((k, _), _)| *k == ci)
+                    .map(|(_, n)| n)
+                    .sum()
+            };
+            let dup = sum_for(&tally.extra_plans);
+            let backdated = sum_for(&tally.backdated);
             let scheduled = s.get("scheduled").and_then(as_u64).unwrap_or(0);
-            let lo = acked_planned + dup;
+            let lo = (acked_planned + dup).saturating_sub(backdated);
             let hi = lo + unacked_planned;
             if scheduled < lo {
                 f.violate(
@@ -593,6 +672,9 @@ impl<'a> Checker<'a> {
                 );
             }
             for (k, v) in &outcomes {
+                if k == "not_reeligible_yet" && as_u64(v).unwrap_or(0) <= backdated {
+                    continue;
+                }
                 if !matches!(
                     k.as_str(),
                     "sent" | "cancelled_by_exception" | "trigger_outside_window"
@@ -627,7 +709,7 @@ impl<'a> Checker<'a> {
 
     /// R-K1: every acknowledged event and attribute update is in the
     /// exported profile, exactly once.
-    fn exports(&self, f: &mut Findings, ev: &Evidence, extra: &HashMap<(usize, &str), u64>) {
+    fn exports(&self, f: &mut Findings, ev: &Evidence, tally: &Tally) {
         for (user, rec) in &self.ledger.users {
             let names: BTreeSet<&String> = rec
                 .events_acked
@@ -664,7 +746,7 @@ impl<'a> Checker<'a> {
                     self.campaigns
                         .iter()
                         .position(|c| &c.trigger == name)
-                        .and_then(|ci| extra.get(&(ci, user.as_str())))
+                        .and_then(|ci| tally.extra_plans.get(&(ci, user.clone())))
                         .copied()
                         .unwrap_or(0)
                 };
@@ -715,13 +797,7 @@ impl<'a> Checker<'a> {
 
     /// R-Y1: for the sample users, each campaign's explain timeline agrees
     /// with the ledger and with what the receiver accepted.
-    fn explains(
-        &self,
-        f: &mut Findings,
-        ev: &Evidence,
-        sample: &[String],
-        extra: &HashMap<(usize, &str), u64>,
-    ) {
+    fn explains(&self, f: &mut Findings, ev: &Evidence, sample: &[String], tally: &Tally) {
         for user in sample {
             for (ci, c) in self.campaigns.iter().enumerate() {
                 let mine: Vec<(&TriggerRec, &Expect)> = self
@@ -744,8 +820,10 @@ impl<'a> Checker<'a> {
                     .filter(|e| str_of(e, "outcome").is_some_and(is_plan))
                     .filter_map(|e| str_of(e, "send_id"))
                     .collect();
-                let acked = mine.iter().filter(|(_, e)| e.due().is_some()).count() as u64
-                    + extra.get(&(ci, user.as_str())).copied().unwrap_or(0);
+                let pair = (ci, user.clone());
+                let acked = (mine.iter().filter(|(_, e)| e.due().is_some()).count() as u64
+                    + tally.extra_plans.get(&pair).copied().unwrap_or(0))
+                .saturating_sub(tally.backdated.get(&pair).copied().unwrap_or(0));
                 let unacked = mine
                     .iter()
                     .filter(|(r, e)| {
@@ -851,3 +929,6 @@ fn describe(explain: Option<&Value>, due: DateTime<Utc>) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
