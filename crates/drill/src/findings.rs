@@ -104,6 +104,8 @@ pub struct Findings {
     pub per_campaign: BTreeMap<String, CampaignCounts>,
     /// Violations by kind.
     pub violations: BTreeMap<String, ViolationKind>,
+    /// Known daemon issues seen (violations only with `--strict`).
+    pub known_issues: BTreeMap<String, ViolationKind>,
     /// Observations that are not failures.
     pub notes: Vec<String>,
 }
@@ -112,6 +114,19 @@ impl Findings {
     /// Records a violation.
     pub fn violate(&mut self, kind: &str, detail: impl Into<String>) {
         let v = self.violations.entry(kind.to_string()).or_default();
+        v.count += 1;
+        if v.examples.len() < EXAMPLES_PER_KIND {
+            v.examples.push(detail.into());
+        }
+    }
+
+    /// Records a known daemon issue: a violation when `strict`.
+    pub fn known_issue(&mut self, strict: bool, kind: &str, detail: impl Into<String>) {
+        if strict {
+            self.violate(kind, detail);
+            return;
+        }
+        let v = self.known_issues.entry(kind.to_string()).or_default();
         v.count += 1;
         if v.examples.len() < EXAMPLES_PER_KIND {
             v.examples.push(detail.into());
@@ -128,6 +143,11 @@ impl Findings {
     pub fn absorb(&mut self, prefix: &str, other: Findings) {
         for (k, v) in other.violations {
             let e = self.violations.entry(format!("{prefix}{k}")).or_default();
+            e.count += v.count;
+            e.examples.extend(v.examples);
+        }
+        for (k, v) in other.known_issues {
+            let e = self.known_issues.entry(format!("{prefix}{k}")).or_default();
             e.count += v.count;
             e.examples.extend(v.examples);
         }

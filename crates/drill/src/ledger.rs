@@ -89,6 +89,11 @@ pub struct UserRec {
     pub visits_acked: u64,
     /// Unacknowledged increments.
     pub visits_unacked: u64,
+    /// Custom events per name acknowledged only after a retry (the first
+    /// attempt may have been applied before a crash).
+    pub events_retried: BTreeMap<String, u64>,
+    /// Increments acknowledged only after a retry.
+    pub visits_retried: u64,
 }
 
 /// Request counters.

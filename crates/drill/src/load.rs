@@ -75,6 +75,9 @@ fn ack_of(outcome: &TrackOutcome, ledger: &mut Ledger, what: &str) -> Ack {
 }
 
 fn note_event(rec: &mut UserRec, name: &str, ack: Ack) {
+    if ack.retried() {
+        *rec.events_retried.entry(name.to_string()).or_default() += 1;
+    }
     let map = match ack {
         Ack::Acked { .. } => &mut rec.events_acked,
         Ack::Unacked => &mut rec.events_unacked,
@@ -216,6 +219,9 @@ pub async fn run_worker(spec: WorkerSpec) -> Ledger {
                 match ack {
                     Ack::Acked { .. } => rec.visits_acked += 1,
                     Ack::Unacked => rec.visits_unacked += 1,
+                }
+                if ack.retried() {
+                    rec.visits_retried += 1;
                 }
             }
         }

@@ -234,9 +234,13 @@ impl Report {
             format!("{} / {}", x.not_planned, x.pending_rolled),
         );
         row("late window rolls (R-X1)", x.late_rolls.to_string());
+        let known: u64 = self.findings.known_issues.values().map(|v| v.count).sum();
         row(
-            "refused by backdated R-R2 (issue)",
-            x.reeligibility_backdated.to_string(),
+            "known daemon issues (not failing)",
+            format!(
+                "{known} ({} backdated R-R2 refusals)",
+                x.reeligibility_backdated
+            ),
         );
         row(
             "lateness p50 / p99 / max",
@@ -289,6 +293,12 @@ impl Report {
                 c.refused,
                 c.pending
             );
+        }
+        for (kind, v) in &self.findings.known_issues {
+            let _ = writeln!(out, "KNOWN ISSUE {kind} x{}", v.count);
+            for e in v.examples.iter().take(3) {
+                let _ = writeln!(out, "    {e}");
+            }
         }
         for (kind, v) in &self.findings.violations {
             let _ = writeln!(out, "VIOLATION {kind} x{}", v.count);

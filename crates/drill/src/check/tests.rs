@@ -306,3 +306,27 @@ fn r_r2_a_backdated_refusal_is_counted_apart_unless_strict() {
     .check(&ev, &[]);
     assert!(kinds(&strict).contains(&"reeligibility_backdated"));
 }
+
+#[test]
+fn r_k1_a_retried_increment_applied_twice_is_a_known_issue_unless_strict() {
+    let mut l = ledger();
+    let u = l.users.get_mut("u1").expect("user");
+    u.visits_acked = 2;
+    u.visits_retried = 1;
+    let mut ev = evidence(vec![arrival("s1", "2026-01-05T10:00:02.010Z", 200)], 1, 0);
+    ev.exports.insert(
+        "u1".into(),
+        json!({"custom_events":[{"name":"drill_trigger_d2","count":1}],"custom_attributes":{"drill_visits":3}}),
+    );
+    let f = run(&l, &ev);
+    assert_eq!(kinds(&f), Vec::<&str>::new(), "{:?}", f.violations);
+    assert_eq!(f.known_issues["retried_request_applied_twice"].count, 1);
+    // Without a retry there is no excuse.
+    l.users.get_mut("u1").expect("user").visits_retried = 0;
+    let f = run(&l, &ev);
+    assert!(
+        kinds(&f).contains(&"attribute_applied_twice"),
+        "{:?}",
+        f.violations
+    );
+}
