@@ -69,15 +69,26 @@ fn is_plan(outcome: &str) -> bool {
     outcome == "scheduled" || outcome == "rolled_to_next_window"
 }
 
-/// The send id a (campaign, user) timeline planned for a due instant (the
-/// drill's event times are unique per user, so unrolled dues are too).
-fn send_for_due(explain: &Value, due: DateTime<Utc>) -> Option<String> {
-    entries(explain)
-        .iter()
-        .find(|e| {
-            str_of(e, "outcome").is_some_and(is_plan)
-                && str_of(e, "due").and_then(clock::parse) == Some(due)
-        })
+/// The send id a (campaign, user) timeline planned for the trigger at `t`:
+/// the plan entry recorded at the event's time (the drill's event times are
+/// unique per user), else the only plan entry for that due (several sends
+/// rolled to one window opening share a due, so a shared due is no answer).
+fn send_for_trigger(explain: &Value, t: DateTime<Utc>, due: DateTime<Utc>) -> Option<String> {
+    let plans = || {
+        entries(explain)
+            .iter()
+            .filter(|e| str_of(e, "outcome").is_some_and(is_plan))
+    };
+    let by_time = plans().find(|e| str_of(e, "at").and_then(clock::parse) == Some(t));
+    let by_due = || {
+        let mut same = plans().filter(|e| str_of(e, "due").and_then(clock::parse) == Some(due));
+        match (same.next(), same.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    };
+    by_time
+        .or_else(by_due)
         .and_then(|e| str_of(e, "send_id"))
         .map(str::to_string)
 }
@@ -373,7 +384,7 @@ impl<'a> Checker<'a> {
                     lateness.push((first.at - due).num_milliseconds() as f64);
                 } else {
                     let late_roll = explain.and_then(|x| {
-                        let sid = send_for_due(x, due)?;
+                        let sid = send_for_trigger(x, r.t, due)?;
                         let last = last_about(x, &sid)?;
                         let closing = campaign.window.map(|w| w.closing_after(due))?;
                         (str_of(last, "outcome") == Some("rolled_to_next_window")
@@ -398,7 +409,7 @@ impl<'a> Checker<'a> {
                                 campaign.id,
                                 r.user,
                                 clock::fmt(due),
-                                describe(explain, due)
+                                describe(explain, r.t, due)
                             ),
                         );
                     }
@@ -420,7 +431,7 @@ impl<'a> Checker<'a> {
                         ),
                     );
                 } else if let Some(x) = explain {
-                    let cancelled = send_for_due(x, due).and_then(|sid| {
+                    let cancelled = send_for_trigger(x, r.t, due).and_then(|sid| {
                         last_about(x, &sid)
                             .and_then(|l| str_of(l, "outcome"))
                             .map(str::to_string)
@@ -444,7 +455,7 @@ impl<'a> Checker<'a> {
                     f.sends.cancel_races_delivered += 1;
                 } else {
                     let outcome = explain.and_then(|x| {
-                        let sid = send_for_due(x, due)?;
+                        let sid = send_for_trigger(x, r.t, due)?;
                         last_about(x, &sid)
                             .and_then(|l| str_of(l, "outcome"))
                             .map(str::to_string)
@@ -462,7 +473,7 @@ impl<'a> Checker<'a> {
                                 "token {} (cancel raced the due {}) neither delivered nor cancelled; daemon says: {}",
                                 r.token,
                                 clock::fmt(due),
-                                describe(explain, due)
+                                describe(explain, r.t, due)
                             ),
                         );
                     }
@@ -902,11 +913,11 @@ impl<'a> Checker<'a> {
 }
 
 /// A one-line account of the send planned for `due` in an explain answer.
-fn describe(explain: Option<&Value>, due: DateTime<Utc>) -> String {
+fn describe(explain: Option<&Value>, t: DateTime<Utc>, due: DateTime<Utc>) -> String {
     let Some(x) = explain else {
         return "no explain answer".into();
     };
-    match send_for_due(x, due) {
+    match send_for_trigger(x, t, due) {
         None => format!(
             "no send planned for that due (verdict {:?})",
             str_of(x, "verdict")

@@ -330,3 +330,25 @@ fn r_k1_a_retried_increment_applied_twice_is_a_known_issue_unless_strict() {
         f.violations
     );
 }
+
+#[test]
+fn r_w3_sends_rolled_to_one_opening_are_told_apart_by_event_time() {
+    let x = json!({"timeline":[
+        {"at":"2026-01-05T10:00:00Z","outcome":"rolled_to_next_window","send_id":"a","due":"2026-01-06T09:00:00Z"},
+        {"at":"2026-01-05T10:00:01Z","outcome":"rolled_to_next_window","send_id":"b","due":"2026-01-06T09:00:00Z"},
+        {"at":"2026-01-05T10:00:02Z","outcome":"scheduled","send_id":"c","due":"2026-01-05T10:00:07Z"}]});
+    let rolled = at("2026-01-06T09:00:00Z");
+    assert_eq!(
+        send_for_trigger(&x, at("2026-01-05T10:00:01Z"), rolled).as_deref(),
+        Some("b")
+    );
+    assert_eq!(
+        send_for_trigger(&x, at("2026-01-05T11:00:00Z"), rolled),
+        None,
+        "a shared due alone names no send"
+    );
+    assert_eq!(
+        send_for_trigger(&x, at("2026-01-05T11:00:00Z"), at("2026-01-05T10:00:07Z")).as_deref(),
+        Some("c")
+    );
+}
