@@ -84,7 +84,10 @@ pub fn fill(path: &Path) -> std::io::Result<u64> {
 fn trigger_body(campaign: &DrillCampaign, i: u32) -> (String, Value) {
     let token = format!("df{i}");
     let body = json!({"events": [{
-        "external_id": format!("drill-df-u{}", i % 5),
+        // One user per request: a retried request keeps its old event
+        // time, which must not meet a newer receipt of the same user (the
+        // backdated R-R2 issue would refuse it).
+        "external_id": format!("drill-df-u{i}"),
         "name": campaign.trigger,
         "time": clock::fmt(clock::now_ms()),
         "properties": { TOKEN_PROPERTY: token }
@@ -279,6 +282,7 @@ async fn run_inner(
         }
     }
     let mut needed_restart = false;
+    let mut stop_while_full = None;
     if !pending.is_empty() {
         needed_restart = true;
         f.violate(
@@ -290,7 +294,7 @@ async fn run_inner(
             ),
         );
         if daemon.is_running() {
-            daemon.sigterm().await?;
+            stop_while_full = Some(daemon.sigterm().await?.code);
         } else {
             daemon.sigkill().await?;
         }
@@ -362,6 +366,11 @@ async fn run_inner(
             "sigterm_unclean",
             format!("disk-full daemon exit {:?}", term.code),
         );
+    }
+    if let Some(code) = stop_while_full {
+        details.push(format!(
+            "SIGTERM while the store was failed: exit {code:?} (the daemon logs \"final flush failed\")"
+        ));
     }
     details.push(format!(
         "{} acknowledged, {} delivered, statuses while full {:?}",

@@ -53,17 +53,20 @@ fn say(verbose: bool, msg: impl AsRef<str>) {
     }
 }
 
-/// The daemon next to the drill binary: `target/debug/triggerd`.
+/// The daemon next to the drill binary (`target/<profile>/triggerd`, the
+/// profile the drill was built with), else `target/debug/triggerd`.
 pub(crate) fn default_daemon() -> PathBuf {
-    // target/<profile>/triggerd-drill → target/debug/triggerd.
     let exe = std::env::current_exe().ok();
-    let target = exe
-        .as_deref()
+    let dir = exe.as_deref().and_then(Path::parent);
+    let sibling = dir.map(|d| d.join("triggerd"));
+    let debug = dir
         .and_then(Path::parent)
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("target"));
-    target.join("debug").join("triggerd")
+        .map(|t| t.join("debug").join("triggerd"));
+    [sibling, debug]
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("target/debug/triggerd"))
 }
 
 async fn setup_campaigns(api: &Api, campaigns: &[DrillCampaign], url: &str) -> Result<()> {

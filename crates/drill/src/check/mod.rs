@@ -3,7 +3,7 @@
 //! the kill log, and what the daemon reports (stats, exported profiles,
 //! explain timelines).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
@@ -43,6 +43,8 @@ struct Tally {
     extra_plans: HashMap<(usize, String), u64>,
     /// Triggers refused by the backdated R-R2 comparison.
     backdated: HashMap<(usize, String), u64>,
+    /// Their indexes in the ledger.
+    backdated_tokens: HashSet<usize>,
 }
 
 /// The ledger with every trigger's expectation.
@@ -198,10 +200,7 @@ impl<'a> Checker<'a> {
         let mut pairs = BTreeSet::new();
         for (r, e) in self.ledger.triggers.iter().zip(&self.expects) {
             let cid = self.campaigns[r.campaign].id.clone();
-            let unresolved = matches!(
-                e,
-                Expect::Deliver { .. } | Expect::CancelRace { .. } | Expect::Cancel { .. }
-            ) && !delivered.contains(r.token.as_str());
+            let unresolved = e.due().is_some() && !delivered.contains(r.token.as_str());
             if unresolved || sample.contains(r.user.as_str()) {
                 pairs.insert((cid, r.user.clone()));
             }
@@ -252,7 +251,7 @@ impl<'a> Checker<'a> {
         }
         let mut tally = Tally::default();
         let mut lateness = Vec::new();
-        for (r, e) in self.ledger.triggers.iter().zip(&self.expects) {
+        for (i, (r, e)) in self.ledger.triggers.iter().zip(&self.expects).enumerate() {
             let arrivals = by_token.get(r.token.as_str()).cloned().unwrap_or_default();
             let (extra, backdated) = self.per_token(&mut f, r, *e, &arrivals, ev, &mut lateness);
             let key = (r.campaign, r.user.clone());
@@ -261,6 +260,7 @@ impl<'a> Checker<'a> {
             }
             if backdated {
                 *tally.backdated.entry(key).or_default() += 1;
+                tally.backdated_tokens.insert(i);
             }
         }
         f.sends.lateness_p50_ms = quantile(&lateness, 0.5);
@@ -360,6 +360,20 @@ impl<'a> Checker<'a> {
             }
         }
         let explain = ev.explains.get(&(campaign.id.clone(), r.user.clone()));
+        // A planned trigger the daemon refused by the backdated R-R2
+        // comparison: counted apart whatever its class (see
+        // `backdated_refusal`).
+        if e.due().is_some()
+            && accepted.is_empty()
+            && let Some(receipt) = explain.and_then(|x| backdated_refusal(x, r.t))
+        {
+            f.per_campaign
+                .entry(campaign.id.clone())
+                .or_default()
+                .triggers += 1;
+            self.note_backdated(f, r, receipt);
+            return (extra, true);
+        }
         let pc = f.per_campaign.entry(campaign.id.clone()).or_default();
         pc.delay_s = campaign.delay_s;
         if r.ack.at().is_some() {
@@ -393,12 +407,8 @@ impl<'a> Checker<'a> {
                                 .is_some_and(|at| at >= closing))
                         .then_some(())
                     });
-                    let backdated = explain.and_then(|x| backdated_refusal(x, r.t));
                     if late_roll.is_some() {
                         f.sends.late_rolls += 1;
-                    } else if let Some(receipt) = backdated {
-                        self.note_backdated(f, r, receipt);
-                        return (extra, true);
                     } else {
                         f.sends.lost += 1;
                         f.violate(
@@ -460,11 +470,6 @@ impl<'a> Checker<'a> {
                             .and_then(|l| str_of(l, "outcome"))
                             .map(str::to_string)
                     });
-                    let backdated = explain.and_then(|x| backdated_refusal(x, r.t));
-                    if let Some(receipt) = backdated {
-                        self.note_backdated(f, r, receipt);
-                        return (extra, true);
-                    }
                     if outcome.as_deref() != Some("cancelled_by_exception") {
                         f.sends.lost += 1;
                         f.violate(
@@ -615,7 +620,11 @@ impl<'a> Checker<'a> {
                     .triggers
                     .iter()
                     .zip(&self.expects)
-                    .filter(move |(r, _)| r.campaign == ci)
+                    .enumerate()
+                    .filter(move |(i, (r, _))| {
+                        r.campaign == ci && !tally.backdated_tokens.contains(i)
+                    })
+                    .map(|(_, pair)| pair)
             };
             let planned = |e: &Expect| e.due().is_some();
             let acked_planned = mine().filter(|(_, e)| planned(e)).count() as u64;
@@ -641,7 +650,7 @@ impl<'a> Checker<'a> {
             let dup = sum_for(&tally.extra_plans);
             let backdated = sum_for(&tally.backdated);
             let scheduled = s.get("scheduled").and_then(as_u64).unwrap_or(0);
-            let lo = (acked_planned + dup).saturating_sub(backdated);
+            let lo = acked_planned + dup;
             let hi = lo + unacked_planned;
             if scheduled < lo {
                 f.violate(
@@ -815,7 +824,11 @@ impl<'a> Checker<'a> {
                     .triggers
                     .iter()
                     .zip(&self.expects)
-                    .filter(|(r, _)| r.campaign == ci && &r.user == user)
+                    .enumerate()
+                    .filter(|(i, (r, _))| {
+                        r.campaign == ci && &r.user == user && !tally.backdated_tokens.contains(i)
+                    })
+                    .map(|(_, pair)| pair)
                     .collect();
                 if mine.is_empty() {
                     continue;
@@ -831,9 +844,8 @@ impl<'a> Checker<'a> {
                     .filter_map(|e| str_of(e, "send_id"))
                     .collect();
                 let pair = (ci, user.clone());
-                let acked = (mine.iter().filter(|(_, e)| e.due().is_some()).count() as u64
-                    + tally.extra_plans.get(&pair).copied().unwrap_or(0))
-                .saturating_sub(tally.backdated.get(&pair).copied().unwrap_or(0));
+                let acked = mine.iter().filter(|(_, e)| e.due().is_some()).count() as u64
+                    + tally.extra_plans.get(&pair).copied().unwrap_or(0);
                 let unacked = mine
                     .iter()
                     .filter(|(r, e)| {
