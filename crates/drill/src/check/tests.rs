@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::*;
-use crate::campaigns::{DrillCampaign, Plan};
+use crate::campaigns::{CANCEL_EVENT, DrillCampaign, Plan};
 use crate::chaos::{KillKind, KillRecord};
 use crate::ledger::{Ack, CancelRec, Ledger, TriggerRec, UserRec};
 use crate::receiver::Arrival;
