@@ -36,8 +36,12 @@ fmt:
 bench:
 	$(CARGO) bench --workspace --locked
 
+## The long restart/recovery drill (issue 6): 10 minutes, 100 kills,
+## report in drill-report.json. Knobs: DRILL_ARGS="--duration 60 --kills 10".
+DRILL_ARGS ?= --duration 600 --kills 100 --report drill-report.json
 drill:
-	@echo "drill: not implemented yet (issue 6); nothing to run"
+	$(CARGO) build --release --locked
+	$(CARGO) run --release --locked -p triggerd-drill -- $(DRILL_ARGS)
 
 clean:
 	$(CARGO) clean
