@@ -448,31 +448,7 @@ impl<'e> UserTx<'e> {
             SendVerdict::Rolled { to, detail } => {
                 let mut send = send;
                 send.due = to;
-                let cid = send.campaign_id.clone();
-                let sid = send.send_id.clone();
-                if let Some(p) = self
-                    .pair_mut(&cid)?
-                    .state
-                    .pending
-                    .iter_mut()
-                    .find(|p| p.send_id == sid)
-                {
-                    p.due = to;
-                }
-                self.timers_new.push((sid.clone(), to));
-                self.journal(
-                    &cid,
-                    JournalEntry {
-                        at: self.now,
-                        outcome: Outcome::RolledToNextWindow,
-                        send_id: Some(sid.clone()),
-                        due: Some(to),
-                        event: None,
-                        time_zone: None,
-                        detail,
-                    },
-                );
-                self.sends.insert(sid, send);
+                self.move_timer(send, to, Outcome::RolledToNextWindow, detail)?;
                 Ok(None)
             }
             SendVerdict::ControlGroup => {
@@ -603,6 +579,18 @@ impl<'e> UserTx<'e> {
         // The send keeps its due instant (webhooks' `X-Triggerd-Due`); only
         // its timer moves.
         send.state = SendState::Pending;
+        self.move_timer(send, at, Outcome::RetryScheduled, why)
+    }
+
+    /// Moves a pending send's timer to `at` (a window roll or a retry),
+    /// keeps the pair's pending view in step, and journals why.
+    fn move_timer(
+        &mut self,
+        send: SendRecord,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+        detail: String,
+    ) -> Result<(), EngineError> {
         let cid = send.campaign_id.clone();
         let sid = send.send_id.clone();
         if let Some(p) = self
@@ -619,12 +607,12 @@ impl<'e> UserTx<'e> {
             &cid,
             JournalEntry {
                 at: self.now,
-                outcome: Outcome::RetryScheduled,
+                outcome,
                 send_id: Some(sid.clone()),
                 due: Some(at),
                 event: None,
                 time_zone: None,
-                detail: why,
+                detail,
             },
         );
         self.sends.insert(sid, send);
