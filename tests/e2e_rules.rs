@@ -658,3 +658,34 @@ async fn r_x4_inbound_stop_unsubscribes_sms_groups() {
         Some("unsubscribed")
     );
 }
+
+#[tokio::test]
+async fn r_k1_idempotency_key_makes_a_retry_a_no_op() {
+    let dir = tmp();
+    let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
+    d.campaign(
+        "c",
+        email_campaign(
+            "e",
+            json!({"reeligibility":{"after":"1s"},"delay":{"type":"after","duration":"1h"}}),
+        ),
+    )
+    .await;
+    let body = json!({"events":[{"external_id":"u1","name":"e","time":"2026-01-05T08:00:00Z"}]});
+    let http = reqwest::Client::new();
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let r = http
+            .post(d.url("/users/track"))
+            .bearer_auth(common::KEY)
+            .header("Idempotency-Key", "req-1")
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 201);
+        answers.push(r.json::<serde_json::Value>().await.expect("json"));
+    }
+    assert_eq!(answers[0], answers[1], "the retry returns the first answer");
+    assert_eq!(d.stats("c").await["scheduled"], 1, "applied once");
+}

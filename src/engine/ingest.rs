@@ -257,6 +257,20 @@ impl Engine {
         now: DateTime<Utc>,
         source: Source,
     ) -> Result<(), EngineError> {
+        self.apply_user_work_with(external_id, work, now, source, None)
+            .await
+    }
+
+    /// [`Engine::apply_user_work`], also writing `extra` (a raw record) in
+    /// the same atomic batch as the user's records.
+    async fn apply_user_work_with(
+        &self,
+        external_id: &str,
+        work: UserWork,
+        now: DateTime<Utc>,
+        source: Source,
+        extra: Option<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), EngineError> {
         let span = tracing::debug_span!("ingest", user = %external_id);
         let _g = span.enter();
         let _lock = self.lock_user(external_id).await;
@@ -273,6 +287,9 @@ impl Engine {
         events.sort_by_key(|e| e.time);
         for e in events {
             tx.process_event(e)?;
+        }
+        if let Some((key, value)) = extra {
+            tx.extra_writes().put_raw(key, value);
         }
         tx.commit().await
     }
@@ -296,12 +313,22 @@ impl Engine {
         source: Source,
         extra: Option<(Vec<u8>, T)>,
     ) -> Result<TrackSummary, EngineError> {
-        for (id, work) in batch.users {
-            self.apply_user_work(&id, work, now, source).await?;
+        // The idempotency record goes in the same atomic batch as the last
+        // user's records: a request for one user (the common case, and what
+        // SDKs send) is then applied entirely or not at all, so a retry after
+        // a crash is either a no-op or a first application, never a second.
+        // A request spanning several users commits one batch per user; a
+        // crash between them may re-apply the earlier users on retry.
+        let mut extra = extra.map(|(k, v)| (k, crate::store::codec::encode(&v)));
+        let last = batch.users.len().saturating_sub(1);
+        for (i, (id, work)) in batch.users.into_iter().enumerate() {
+            let extra_here = if i == last { extra.take() } else { None };
+            self.apply_user_work_with(&id, work, now, source, extra_here)
+                .await?;
         }
         if let Some((key, value)) = extra {
             let mut w = crate::store::WriteSet::new();
-            w.put(key, &value);
+            w.put_raw(key, value);
             self.store.apply(w)?;
         }
         self.commit_point().await?;
