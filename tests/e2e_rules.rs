@@ -357,7 +357,7 @@ async fn r_x_reachability_control_group_and_frequency_caps() {
     d.campaign("b", email_campaign("e", json!({}))).await;
     d.campaign(
         "t",
-        email_campaign("e", json!({"frequency_capping": false})),
+        email_campaign("g", json!({"frequency_capping": false})),
     )
     .await;
     d.campaign(
@@ -399,6 +399,10 @@ async fn r_x_reachability_control_group_and_frequency_caps() {
         a == "sent" && b == "not_sent" || a == "not_sent" && b == "sent",
         "one of a/b capped: {a} {b}"
     );
+    // After a or b used the user's one email of the day, a transactional
+    // campaign still goes out (R-F2).
+    d.event("ok", "g", "2026-01-05T08:00:01Z", json!({})).await;
+    d.advance_to("2026-01-05T08:00:02Z").await;
     assert_eq!(
         d.explain("t", "ok").await["verdict"],
         "sent",
