@@ -352,3 +352,38 @@ fn r_w3_sends_rolled_to_one_opening_are_told_apart_by_event_time() {
         Some("c")
     );
 }
+
+#[test]
+fn r_k1_a_retried_trigger_applied_twice_widens_the_stats_only_as_a_known_issue() {
+    let mut l = ledger();
+    l.triggers[0].ack = Ack::Acked {
+        at: at("2026-01-05T10:00:01Z"),
+        attempts: 2,
+    };
+    l.users
+        .get_mut("u1")
+        .expect("user")
+        .events_retried
+        .insert("drill_trigger_d2".into(), 1);
+    let mut ev = evidence(vec![arrival("s1", "2026-01-05T10:00:02.010Z", 200)], 1, 1);
+    ev.exports.insert(
+        "u1".into(),
+        json!({"custom_events":[{"name":"drill_trigger_d2","count":2}],"custom_attributes":{}}),
+    );
+    ev.stats.insert(
+        "c2".into(),
+        json!({"scheduled": 2, "pending": 0, "outcomes": {"sent": 1, "cancelled_by_exception": 1}}),
+    );
+    let f = run(&l, &ev);
+    assert_eq!(kinds(&f), Vec::<&str>::new(), "{:?}", f.violations);
+    assert_eq!(f.known_issues["retried_request_applied_twice"].count, 1);
+    let f = Checker::new(
+        &l,
+        &campaigns(),
+        at("2026-01-05T10:05:00Z"),
+        Duration::milliseconds(5),
+        true,
+    )
+    .check(&ev, &[]);
+    assert!(kinds(&f).contains(&"retried_request_applied_twice"));
+}

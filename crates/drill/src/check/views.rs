@@ -58,7 +58,8 @@ impl Checker<'_> {
             let backdated = sum_for(&tally.backdated);
             let scheduled = s.get("scheduled").and_then(as_u64).unwrap_or(0);
             let lo = acked_planned + dup;
-            let hi = lo + unacked_planned;
+            let hidden = sum_for(&tally.hidden_twice);
+            let hi = lo + unacked_planned + hidden;
             if scheduled < lo {
                 f.violate(
                     "lost_event",
@@ -112,6 +113,7 @@ impl Checker<'_> {
             let p_hi = p_lo
                 + f.sends.late_rolls
                 + unacked_planned
+                + hidden
                 + mine()
                     .filter(|(_, e)| matches!(e, Expect::CancelRace { .. }))
                     .count() as u64;
@@ -129,7 +131,7 @@ impl Checker<'_> {
 
     /// R-K1: every acknowledged event and attribute update is in the
     /// exported profile, exactly once.
-    pub(super) fn exports(&self, f: &mut Findings, ev: &Evidence, tally: &Tally) {
+    pub(super) fn exports(&self, f: &mut Findings, ev: &Evidence, tally: &mut Tally) {
         for (user, rec) in &self.ledger.users {
             let names: BTreeSet<&String> = rec
                 .events_acked
@@ -181,8 +183,12 @@ impl Checker<'_> {
                         "user {user}: {got} {name} events on record, {acked} acknowledged + {unacked} unacknowledged"
                     );
                     let retried = rec.events_retried.get(name).copied().unwrap_or(0);
-                    if got - (acked + dup + unacked) <= retried {
+                    let excess = got - (acked + dup + unacked);
+                    if excess <= retried {
                         f.known_issue(self.strict, "retried_request_applied_twice", detail);
+                        if let Some(ci) = self.campaigns.iter().position(|c| &c.trigger == name) {
+                            *tally.hidden_twice.entry((ci, user.clone())).or_default() += excess;
+                        }
                     } else {
                         f.violate("event_applied_twice", detail);
                     }
@@ -265,7 +271,8 @@ impl Checker<'_> {
                         **e == Expect::Unacked
                             && matches!(r.plan, crate::campaigns::Plan::Due { .. })
                     })
-                    .count() as u64;
+                    .count() as u64
+                    + tally.hidden_twice.get(&pair).copied().unwrap_or(0);
                 let n = plans.len() as u64;
                 if n < acked || n > acked + unacked {
                     f.violate(
