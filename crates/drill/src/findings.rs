@@ -57,6 +57,9 @@ pub struct SendCounts {
     pub retry_after_checked: u64,
     /// Explain timelines compared with the receiver.
     pub explain_pairs_checked: u64,
+    /// Explain timelines at the daemon's journal cap (oldest entries
+    /// dropped), compared only on what they hold.
+    pub explain_truncated: u64,
     /// Delivered sends that explain reports cancelled (a cancel raced the
     /// dispatch; counted apart).
     pub explain_race_disagreements: u64,

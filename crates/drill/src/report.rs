@@ -260,8 +260,11 @@ impl Report {
             ),
         );
         row(
-            "explain pairs / users exported",
-            format!("{} / {}", x.explain_pairs_checked, x.users_exported),
+            "explain pairs (at cap) / users exported",
+            format!(
+                "{} ({}) / {}",
+                x.explain_pairs_checked, x.explain_truncated, x.users_exported
+            ),
         );
         for (name, step) in [
             ("disk full", &self.disk_full),
