@@ -51,8 +51,9 @@ struct Tally {
     /// Their indexes in the ledger.
     backdated_tokens: HashSet<usize>,
     /// Trigger events on record twice after a retried request, whose extra
-    /// send is not visible at the receiver (cancelled with the original by
-    /// the same token's exception, or pending).
+    /// decision is not visible at the receiver (a send cancelled with the
+    /// original by the same token's exception, a pending send, or a second
+    /// refusal): each widens the upper bounds of the stats by one.
     hidden_twice: HashMap<(usize, String), u64>,
 }
 

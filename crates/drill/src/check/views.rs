@@ -83,7 +83,7 @@ impl Checker<'_> {
                 .get("trigger_outside_window")
                 .and_then(as_u64)
                 .unwrap_or(0);
-            if refused < acked_refused || refused > acked_refused + unacked_refused {
+            if refused < acked_refused || refused > acked_refused + unacked_refused + hidden {
                 f.violate(
                     "stats_mismatch",
                     format!(
