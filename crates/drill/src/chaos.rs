@@ -37,11 +37,21 @@ pub enum KillKind {
 /// request the process had already sent (scheduling on a loaded machine).
 const IN_FLIGHT_SLACK: chrono::Duration = chrono::Duration::milliseconds(250);
 
+/// How long before a kill a dispatch may have reached the provider and
+/// still be repeated after the restart: the daemon records `sent` without
+/// its own flush, so the record becomes durable at the store's next flush
+/// (sled flushes in the background every 500 ms, and with every
+/// acknowledged request). A repeat of an older dispatch has no excuse.
+pub const IN_FLIGHT_LOOKBACK: chrono::Duration = chrono::Duration::seconds(3);
+
 impl KillRecord {
-    /// True when this kill separates two requests: the first could still
-    /// come from the old process, the second only after the signal.
+    /// True when this kill separates two requests of one send: the first
+    /// was in flight at the kill (sent at most [`IN_FLIGHT_LOOKBACK`] before
+    /// it, or by the dying process), the second came after the signal.
     pub fn separates(&self, first: DateTime<Utc>, second: DateTime<Utc>) -> bool {
-        first <= self.dead_at + IN_FLIGHT_SLACK && second >= self.at
+        first >= self.at - IN_FLIGHT_LOOKBACK
+            && first <= self.dead_at + IN_FLIGHT_SLACK
+            && second >= self.at
     }
 }
 
@@ -335,6 +345,8 @@ mod tests {
         // In flight while the signal lands, repeated after the restart.
         assert!(k.separates(at("2026-01-05T10:00:00.050Z"), at("2026-01-05T10:00:01Z")));
         assert!(k.separates(at("2026-01-05T09:59:59Z"), at("2026-01-05T10:00:01Z")));
+        // Delivered long before the kill: the crash is no excuse.
+        assert!(!k.separates(at("2026-01-05T09:59:50Z"), at("2026-01-05T10:00:01Z")));
         // Both before the kill, or both well after it: not separated.
         assert!(!k.separates(at("2026-01-05T09:59:58Z"), at("2026-01-05T09:59:59Z")));
         assert!(!k.separates(at("2026-01-05T10:00:02Z"), at("2026-01-05T10:00:03Z")));

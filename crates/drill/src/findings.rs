@@ -24,6 +24,9 @@ pub struct SendCounts {
     pub duplicate_same_key: u64,
     /// Send ids delivered more than once.
     pub duplicated_sends: u64,
+    /// Longest time between a repeated send's first arrival and the kill
+    /// that excuses the repeat, in ms.
+    pub duplicate_lead_max_ms: f64,
     /// Tokens delivered under more than one send id (never allowed).
     pub duplicate_other_key: u64,
     /// Triggers whose exception was acknowledged before the due.
@@ -54,6 +57,9 @@ pub struct SendCounts {
     pub retry_after_checked: u64,
     /// Explain timelines compared with the receiver.
     pub explain_pairs_checked: u64,
+    /// Explain timelines at the daemon's journal cap (oldest entries
+    /// dropped), compared only on what they hold.
+    pub explain_truncated: u64,
     /// Delivered sends that explain reports cancelled (a cancel raced the
     /// dispatch; counted apart).
     pub explain_race_disagreements: u64,

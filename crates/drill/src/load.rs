@@ -191,7 +191,9 @@ pub async fn run_worker(spec: WorkerSpec) -> Ledger {
                 }
             }
             let plan = campaign.plan(t);
-            if ack.at().is_some() && matches!(plan, Plan::Due { .. }) {
+            // Sends rolled to the next window opening stay pending to the
+            // end (R-W3 checked there), so they are not cancel targets.
+            if ack.at().is_some() && matches!(plan, Plan::Due { rolled: false, .. }) {
                 state.cancellable.push(ledger.triggers.len());
             }
             ledger.triggers.push(TriggerRec {

@@ -217,8 +217,11 @@ impl Report {
         row("sends early", x.early.to_string());
         row("sends lost", x.lost.to_string());
         row(
-            "duplicates same key (sends)",
-            format!("{} ({})", x.duplicate_same_key, x.duplicated_sends),
+            "duplicates same key (sends, max lead)",
+            format!(
+                "{} ({}, {:.0} ms before the kill)",
+                x.duplicate_same_key, x.duplicated_sends, x.duplicate_lead_max_ms
+            ),
         );
         row("duplicates other key", x.duplicate_other_key.to_string());
         row(
@@ -257,8 +260,11 @@ impl Report {
             ),
         );
         row(
-            "explain pairs / users exported",
-            format!("{} / {}", x.explain_pairs_checked, x.users_exported),
+            "explain pairs (at cap) / users exported",
+            format!(
+                "{} ({}) / {}",
+                x.explain_pairs_checked, x.explain_truncated, x.users_exported
+            ),
         );
         for (name, step) in [
             ("disk full", &self.disk_full),

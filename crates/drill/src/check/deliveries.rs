@@ -32,8 +32,10 @@ impl Checker<'_> {
                     .iter()
                     .filter(|k| k.separates(a.at, b.at))
                     .collect();
-                if between.iter().any(|k| k.done.is_sigkill()) {
+                if let Some(k) = between.iter().find(|k| k.done.is_sigkill()) {
                     f.sends.duplicate_same_key += 1;
+                    let lead = (k.at - a.at).num_milliseconds() as f64;
+                    f.sends.duplicate_lead_max_ms = f.sends.duplicate_lead_max_ms.max(lead);
                 } else if between.iter().any(|k| k.done == KillKind::Sigterm) {
                     f.violate(
                         "duplicate_across_sigterm",

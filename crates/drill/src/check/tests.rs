@@ -352,3 +352,83 @@ fn r_w3_sends_rolled_to_one_opening_are_told_apart_by_event_time() {
         Some("c")
     );
 }
+
+#[test]
+fn r_k1_a_retried_trigger_applied_twice_widens_the_stats_only_as_a_known_issue() {
+    let mut l = ledger();
+    l.triggers[0].ack = Ack::Acked {
+        at: at("2026-01-05T10:00:01Z"),
+        attempts: 2,
+    };
+    l.users
+        .get_mut("u1")
+        .expect("user")
+        .events_retried
+        .insert("drill_trigger_d2".into(), 1);
+    let mut ev = evidence(vec![arrival("s1", "2026-01-05T10:00:02.010Z", 200)], 1, 1);
+    ev.exports.insert(
+        "u1".into(),
+        json!({"custom_events":[{"name":"drill_trigger_d2","count":2}],"custom_attributes":{}}),
+    );
+    ev.stats.insert(
+        "c2".into(),
+        json!({"scheduled": 2, "pending": 0, "outcomes": {"sent": 1, "cancelled_by_exception": 1}}),
+    );
+    let f = run(&l, &ev);
+    assert_eq!(kinds(&f), Vec::<&str>::new(), "{:?}", f.violations);
+    assert_eq!(f.known_issues["retried_request_applied_twice"].count, 1);
+    let f = Checker::new(
+        &l,
+        &campaigns(),
+        at("2026-01-05T10:05:00Z"),
+        Duration::milliseconds(5),
+        true,
+    )
+    .check(&ev, &[]);
+    assert!(kinds(&f).contains(&"retried_request_applied_twice"));
+}
+
+#[test]
+fn r_y1_explain_must_hold_every_plan_unless_at_the_journal_cap() {
+    let ev_with = |timeline: Vec<serde_json::Value>| {
+        let mut ev = evidence(vec![arrival("s1", "2026-01-05T10:00:02.010Z", 200)], 1, 0);
+        ev.explains.insert(
+            ("c2".into(), "u1".into()),
+            json!({"verdict":"sent","timeline": timeline}),
+        );
+        ev
+    };
+    let sample = vec!["u1".to_string()];
+    let c = campaigns();
+    let l = ledger();
+    let checker = Checker::new(
+        &l,
+        &c,
+        at("2026-01-05T10:05:00Z"),
+        Duration::milliseconds(5),
+        false,
+    );
+    let complete = vec![
+        json!({"at":"2026-01-05T10:00:00Z","outcome":"scheduled","send_id":"s1","due":"2026-01-05T10:00:02Z"}),
+        json!({"at":"2026-01-05T10:00:02.009Z","outcome":"sent","send_id":"s1","due":"2026-01-05T10:00:02Z"}),
+    ];
+    let f = checker.check(&ev_with(complete), &sample);
+    assert_eq!(kinds(&f), Vec::<&str>::new(), "{:?}", f.violations);
+    assert_eq!(f.sends.explain_pairs_checked, 1);
+    // The plan is missing from a short timeline: explain disagrees.
+    let short =
+        vec![json!({"at":"2026-01-05T10:00:03Z","outcome":"retry_scheduled","send_id":"s0"})];
+    let f = checker.check(&ev_with(short), &sample);
+    assert!(
+        kinds(&f).contains(&"explain_disagrees"),
+        "{:?}",
+        f.violations
+    );
+    // A timeline at the cap may have dropped it.
+    let full: Vec<serde_json::Value> = (0..timeline::JOURNAL_KEPT)
+        .map(|_| json!({"at":"2026-01-05T10:00:03Z","outcome":"retry_scheduled","send_id":"s0"}))
+        .collect();
+    let f = checker.check(&ev_with(full), &sample);
+    assert_eq!(kinds(&f), Vec::<&str>::new(), "{:?}", f.violations);
+    assert_eq!(f.sends.explain_truncated, 1);
+}

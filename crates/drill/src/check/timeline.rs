@@ -6,6 +6,16 @@ use serde_json::Value;
 
 use crate::clock;
 
+/// Journal entries the daemon keeps per (campaign, user) pair
+/// (`JOURNAL_KEPT` in the daemon's `src/engine/user.rs`): older ones are
+/// dropped, so a timeline this long may be missing its oldest decisions.
+pub const JOURNAL_KEPT: usize = 100;
+
+/// True when the timeline may have lost entries to the journal's cap.
+pub(super) fn is_truncated(explain: &Value) -> bool {
+    entries(explain).len() >= JOURNAL_KEPT
+}
+
 /// The timeline entries of an explain answer.
 pub(super) fn entries(explain: &Value) -> &[Value] {
     explain
@@ -85,9 +95,14 @@ pub(super) fn describe(explain: Option<&Value>, t: DateTime<Utc>, due: DateTime<
     let Some(x) = explain else {
         return "no explain answer".into();
     };
+    let cap = if is_truncated(x) {
+        " (timeline at the journal cap: older entries dropped)"
+    } else {
+        ""
+    };
     match send_for_trigger(x, t, due) {
         None => format!(
-            "no send planned for that due (verdict {:?})",
+            "no send planned for that trigger (verdict {:?}){cap}",
             str_of(x, "verdict")
         ),
         Some(sid) => {
