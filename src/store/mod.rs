@@ -13,11 +13,16 @@ pub mod profile;
 pub mod records;
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use codec::CodecError;
+
+/// How long opening waits for the data dir's lock held by a daemon that is
+/// still exiting; a second live daemon on the same dir fails after it.
+const OPEN_LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
@@ -83,11 +88,13 @@ impl WriteSet {
 impl Store {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Store> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(64 * 1024 * 1024)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .mode(sled::Mode::HighThroughput);
+        // A daemon restarted while its predecessor is still exiting waits
+        // for the directory lock instead of failing at once.
+        let db = triggerd_scheduler::open_db(&config, OPEN_LOCK_WAIT)?;
         Store::from_db(db)
     }
 

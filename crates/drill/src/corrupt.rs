@@ -24,6 +24,10 @@ use crate::run::stop_record;
 /// A value no record format reads: an unknown format byte.
 pub const GARBAGE: &[u8] = b"\xEEdrill: not a record";
 
+/// How long to wait for a just-killed daemon (or a just-dropped handle) to
+/// release the database lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Overwrites the victim's profile record offline. Returns false when the
 /// record is not where the layout says.
 pub fn corrupt_profile(data_dir: &std::path::Path, victim: &str) -> Result<bool> {
@@ -31,7 +35,7 @@ pub fn corrupt_profile(data_dir: &std::path::Path, victim: &str) -> Result<bool>
     if !db_path.exists() {
         return Ok(false);
     }
-    let db = sled::Config::new().path(db_path).open()?;
+    let db = triggerd_scheduler::open_db(&sled::Config::new().path(db_path), LOCK_WAIT)?;
     let tree = db.open_tree("data")?;
     let mut key = vec![b'p'];
     key.extend_from_slice(victim.as_bytes());
@@ -156,7 +160,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("drill-corrupt-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         assert!(!corrupt_profile(&dir, "u1").expect("no db is fine"));
-        let db = sled::Config::new().path(dir.join("db")).open().expect("db");
+        let db = triggerd_scheduler::open_db(&sled::Config::new().path(dir.join("db")), LOCK_WAIT)
+            .expect("db");
         let tree = db.open_tree("data").expect("tree");
         tree.insert(b"pu1", b"\x01{}".as_slice()).expect("insert");
         db.flush().expect("flush");
@@ -164,7 +169,8 @@ mod tests {
         drop(db);
         assert!(!corrupt_profile(&dir, "u2").expect("absent record"));
         assert!(corrupt_profile(&dir, "u1").expect("present record"));
-        let db = sled::Config::new().path(dir.join("db")).open().expect("db");
+        let db = triggerd_scheduler::open_db(&sled::Config::new().path(dir.join("db")), LOCK_WAIT)
+            .expect("db");
         let got = db
             .open_tree("data")
             .expect("tree")

@@ -23,11 +23,11 @@ const BATCH: usize = 1_000;
 const DAY_MS: i64 = 86_400_000;
 
 fn open_db(path: &std::path::Path) -> sled::Db {
-    sled::Config::new()
-        .path(path)
-        .cache_capacity(64 << 20)
-        .open()
-        .expect("sled opens")
+    triggerd_scheduler::open_db(
+        &sled::Config::new().path(path).cache_capacity(64 << 20),
+        std::time::Duration::from_secs(30),
+    )
+    .expect("sled opens")
 }
 
 fn rss_mb() -> f64 {

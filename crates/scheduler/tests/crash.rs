@@ -176,10 +176,11 @@ fn replay(text: &str, possible: &mut BTreeMap<TimerId, BTreeSet<St>>) -> Result<
 }
 
 fn check(dir: &Path, possible: &mut BTreeMap<TimerId, BTreeSet<St>>) -> usize {
-    let db = sled::Config::new()
-        .path(dir.join("db"))
-        .open()
-        .expect("db reopens");
+    let db = triggerd_scheduler::open_db(
+        &sled::Config::new().path(dir.join("db")),
+        std::time::Duration::from_secs(30),
+    )
+    .expect("db reopens");
     let sched = Scheduler::open(db, config()).expect("scheduler reopens");
     let mut pending = 0;
     for (id, allowed) in possible.iter_mut() {
@@ -248,10 +249,11 @@ fn r_k2_crash_kill_loop_loses_nothing_acknowledged() {
         check(dir.path(), &mut possible);
     }
     // Drain: everything still pending fires, once, in (due, id) order.
-    let db = sled::Config::new()
-        .path(dir.path().join("db"))
-        .open()
-        .expect("db");
+    let db = triggerd_scheduler::open_db(
+        &sled::Config::new().path(dir.path().join("db")),
+        std::time::Duration::from_secs(30),
+    )
+    .expect("db");
     let sched = Scheduler::open(db, config()).expect("opens");
     let mut fired = Vec::new();
     loop {

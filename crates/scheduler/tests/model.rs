@@ -71,10 +71,11 @@ fn run_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let open_db = || {
-        sled::Config::new()
-            .path(dir.path())
-            .open()
-            .expect("sled opens")
+        triggerd_scheduler::open_db(
+            &sled::Config::new().path(dir.path()),
+            std::time::Duration::from_secs(30),
+        )
+        .expect("sled opens")
     };
     let mut db = open_db();
     let mut sched = Some(Scheduler::open(db.clone(), config()).expect("opens"));
