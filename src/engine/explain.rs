@@ -208,6 +208,7 @@ impl Engine {
             user_zone: profile.time_zone(),
             engagement: &engagement,
             state: &pair.state,
+            processed_at: now,
         };
         let decision = entry.campaign.decide(&ctx, &event);
         let zone = entry.campaign.zone_for(profile.time_zone());

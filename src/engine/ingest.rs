@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use triggerd_core::{Event, EventKind, Source};
 
+use super::commit::Staged;
 use super::user::UserTx;
 use super::{Engine, EngineError};
 use crate::store::keys;
@@ -257,23 +258,25 @@ impl Engine {
         now: DateTime<Utc>,
         source: Source,
     ) -> Result<(), EngineError> {
-        self.apply_user_work_with(external_id, work, now, source, None)
-            .await
+        let _lock = self.lock_user(external_id).await;
+        let mut staged = Staged::default();
+        self.stage_user_work(external_id, work, now, source, &mut staged)?;
+        self.commit_staged(staged).await
     }
 
-    /// [`Engine::apply_user_work`], also writing `extra` (a raw record) in
-    /// the same atomic batch as the user's records.
-    async fn apply_user_work_with(
+    /// Runs one user's work (R-T7 order: attributes and the events they
+    /// derive, then events and purchases in time order) into `staged`. The
+    /// caller holds the user's stripe lock until `staged` is committed.
+    fn stage_user_work(
         &self,
         external_id: &str,
         work: UserWork,
         now: DateTime<Utc>,
         source: Source,
-        extra: Option<(Vec<u8>, Vec<u8>)>,
+        staged: &mut Staged,
     ) -> Result<(), EngineError> {
         let span = tracing::debug_span!("ingest", user = %external_id);
         let _g = span.enter();
-        let _lock = self.lock_user(external_id).await;
         let mut tx = UserTx::load(self, external_id, now)?;
         tx.touch_profile();
         let mut derived = Vec::new();
@@ -288,10 +291,7 @@ impl Engine {
         for e in events {
             tx.process_event(e)?;
         }
-        if let Some((key, value)) = extra {
-            tx.extra_writes().put_raw(key, value);
-        }
-        tx.commit().await
+        tx.stage(staged)
     }
 
     /// Applies a validated batch and waits for durability (R-K1).
@@ -304,8 +304,15 @@ impl Engine {
         self.ingest_with::<()>(batch, now, source, None).await
     }
 
-    /// [`Engine::ingest`], also writing `extra` (an idempotency record)
-    /// before the flush that acknowledges the request.
+    /// [`Engine::ingest`], also writing `extra` (an idempotency record) in
+    /// the request's batch.
+    ///
+    /// Every user of the request is processed under its stripe lock (taken
+    /// in stripe order, so two requests never wait on each other in a
+    /// cycle) and the whole request is committed at once: one timer batch,
+    /// one record batch holding every user's records and the idempotency
+    /// record. A retry after a crash is therefore either a no-op or a first
+    /// application, never a partial second one.
     pub async fn ingest_with<T: Serialize>(
         &self,
         batch: TrackBatch,
@@ -313,24 +320,28 @@ impl Engine {
         source: Source,
         extra: Option<(Vec<u8>, T)>,
     ) -> Result<TrackSummary, EngineError> {
-        // The idempotency record goes in the same atomic batch as the last
-        // user's records: a request for one user (the common case, and what
-        // SDKs send) is then applied entirely or not at all, so a retry after
-        // a crash is either a no-op or a first application, never a second.
-        // A request spanning several users commits one batch per user; a
-        // crash between them may re-apply the earlier users on retry.
-        let mut extra = extra.map(|(k, v)| (k, crate::store::codec::encode(&v)));
-        let last = batch.users.len().saturating_sub(1);
-        for (i, (id, work)) in batch.users.into_iter().enumerate() {
-            let extra_here = if i == last { extra.take() } else { None };
-            self.apply_user_work_with(&id, work, now, source, extra_here)
-                .await?;
+        let mut stripes: Vec<u16> = batch
+            .users
+            .iter()
+            .map(|(id, _)| self.stripe_of(id))
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.lock_stripe(stripe).await);
+        }
+        let mut staged = Staged::default();
+        for (id, work) in batch.users {
+            self.stage_user_work(&id, work, now, source, &mut staged)?;
         }
         if let Some((key, value)) = extra {
-            let mut w = crate::store::WriteSet::new();
-            w.put_raw(key, value);
-            self.store.apply(w)?;
+            staged
+                .writes
+                .put_raw(key, crate::store::codec::encode(&value));
         }
+        self.commit_staged(staged).await?;
+        drop(guards);
         self.commit_point().await?;
         Ok(batch.summary)
     }

@@ -10,6 +10,7 @@
 //! after one group-committed flush that covers every unit it ran.
 
 pub mod campaigns;
+pub mod commit;
 pub mod delivery;
 pub mod explain;
 pub mod fire;
@@ -182,9 +183,13 @@ impl EngineInner {
 
     /// Locks a user's stripe for one unit of work.
     pub async fn lock_user(&self, external_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        self.stripes[usize::from(self.stripe_of(external_id))]
-            .lock()
-            .await
+        self.lock_stripe(self.stripe_of(external_id)).await
+    }
+
+    /// Locks one stripe. Code that holds several takes them in increasing
+    /// stripe order.
+    pub async fn lock_stripe(&self, stripe: u16) -> tokio::sync::MutexGuard<'_, ()> {
+        self.stripes[usize::from(stripe)].lock().await
     }
 
     /// A new, random, stable send id (32 hex digits = the timer id).
@@ -192,30 +197,31 @@ impl EngineInner {
         format!("{:032x}", rand::random::<u128>())
     }
 
-    /// Adds a unit's counter deltas to the in-memory totals of
-    /// (campaign, stripe) and returns the new total to store. Only the
-    /// stripe's lock holder writes that key, so totals never race.
-    pub fn add_counters(
-        &self,
-        campaign_id: &str,
-        stripe: u16,
-        delta: &Counters,
-    ) -> Result<Counters, EngineError> {
-        let mut stats = self.stats.lock();
+    /// The stored total of (campaign, stripe), cached in memory. Only the
+    /// stripe's lock holder reads it to write a new total, so totals never
+    /// race.
+    pub fn counter_total(&self, campaign_id: &str, stripe: u16) -> Result<Counters, EngineError> {
         let key = (campaign_id.to_string(), stripe);
-        if !stats.contains_key(&key) {
-            let stored: Counters = self
-                .store
-                .get(&keys::with_seq(
-                    keys::key(keys::kind::STATS, &[campaign_id]),
-                    u64::from(stripe),
-                ))?
-                .unwrap_or_default();
-            stats.insert(key.clone(), stored);
+        if let Some(c) = self.stats.lock().get(&key) {
+            return Ok(c.clone());
         }
-        let total = stats.entry(key).or_default();
-        total.add(delta);
-        Ok(total.clone())
+        let stored: Counters = self
+            .store
+            .get(&keys::with_seq(
+                keys::key(keys::kind::STATS, &[campaign_id]),
+                u64::from(stripe),
+            ))?
+            .unwrap_or_default();
+        self.stats.lock().insert(key, stored.clone());
+        Ok(stored)
+    }
+
+    /// Records totals that were just written.
+    pub fn set_counter_totals(&self, totals: Vec<((String, u16), Counters)>) {
+        let mut stats = self.stats.lock();
+        for (key, total) in totals {
+            stats.insert(key, total);
+        }
     }
 
     /// The counters of a campaign, summed over stripes.

@@ -49,15 +49,15 @@ impl Timers {
         &self.scheduler
     }
 
-    /// Schedules (or reschedules) send timers; durable with the next flush.
+    /// Schedules (or reschedules) send timers, each `(send id, due,
+    /// external id)`; durable with the next flush.
     pub async fn schedule(
         &self,
-        items: &[(String, DateTime<Utc>)],
-        external_id: &str,
+        items: &[(String, DateTime<Utc>, String)],
     ) -> Result<(), EngineError> {
         let timers: Vec<Timer> = items
             .iter()
-            .filter_map(|(id, due)| {
+            .filter_map(|(id, due, external_id)| {
                 timer_id(id).map(|tid| {
                     Timer::new(
                         tid,

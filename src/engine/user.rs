@@ -1,8 +1,8 @@
 //! One user's unit of work: load the profile and the pair states it
 //! touches, apply attribute updates and events through the rules, end or
-//! plan sends, journal every decision, then commit everything in one atomic
-//! write (timers first, records second, timer cancellations last, so a
-//! crash at any point leaves nothing pending without its timer).
+//! plan sends, journal every decision, then stage everything for one
+//! commit (see [`super::commit`]: timers first, records in one atomic batch,
+//! timer cancellations last), alone or with the other users of a request.
 //!
 //! The caller holds the user's stripe lock for the whole unit, which is what
 //! orders one user's updates, events and fired sends.
@@ -19,6 +19,7 @@ use triggerd_core::freqcap::SentRecord;
 use triggerd_core::sendcheck::{SendContext, SendVerdict};
 use triggerd_core::{Event, EventKind, Outcome, PendingSend, Source};
 
+use super::commit::Staged;
 use super::registry::CampaignEntry;
 use super::{EngineError, EngineInner};
 use crate::store::keys;
@@ -276,6 +277,7 @@ impl<'e> UserTx<'e> {
             user_zone: self.profile.time_zone(),
             engagement: &engagement,
             state: &pair.state,
+            processed_at: self.now,
         };
         let decision = campaign.decide(&ctx, event);
         let conversion = campaign.conversion(pair.state.last_receipt, pair.converted, event);
@@ -686,59 +688,28 @@ impl<'e> UserTx<'e> {
         Ok(())
     }
 
-    /// Writes the unit: timers first, then every record in one atomic
-    /// batch, then timer cancellations. Not flushed: the caller decides.
-    pub async fn commit(mut self) -> Result<(), EngineError> {
-        // 1. timers (a timer without its records is an orphan the fire path drops)
-        if !self.timers_new.is_empty() {
-            self.eng
-                .timers
-                .schedule(&self.timers_new, &self.external_id)
-                .await?;
+    /// Writes the unit alone (see [`EngineInner::commit_staged`] for the
+    /// order). Not flushed: the caller decides.
+    pub async fn commit(self) -> Result<(), EngineError> {
+        let eng = self.eng;
+        let mut staged = Staged::default();
+        self.stage(&mut staged)?;
+        eng.commit_staged(staged).await
+    }
+
+    /// Adds the unit's timers, records, counter deltas and cancellations to
+    /// `staged`, to be committed with other users' units of one request.
+    pub fn stage(mut self, staged: &mut Staged) -> Result<(), EngineError> {
+        for (send_id, due) in std::mem::take(&mut self.timers_new) {
+            staged.timers.push((send_id, due, self.external_id.clone()));
         }
-        // 2. records
         let mut w = std::mem::take(&mut self.extra);
         if self.delete_user {
             self.journal.clear();
             self.dirty_pairs.clear();
             self.deletion_writes(&mut w)?;
         } else if self.profile_dirty || !self.profile_existed {
-            let new_email = self.profile.email().map(str::to_string);
-            if new_email != self.original_email {
-                if let Some(old) = &self.original_email {
-                    w.remove(keys::key(
-                        keys::kind::BY_EMAIL,
-                        &[&old.to_lowercase(), &self.external_id],
-                    ));
-                }
-                if let Some(new) = &new_email {
-                    w.put_raw(
-                        keys::key(
-                            keys::kind::BY_EMAIL,
-                            &[&new.to_lowercase(), &self.external_id],
-                        ),
-                        Vec::new(),
-                    );
-                }
-            }
-            let new_phone = self.profile.phone().map(str::to_string);
-            if new_phone != self.original_phone {
-                if let Some(old) = &self.original_phone {
-                    w.remove(keys::key(
-                        keys::kind::BY_PHONE,
-                        &[&crate::engine::normalize_phone(old), &self.external_id],
-                    ));
-                }
-                if let Some(new) = &new_phone {
-                    w.put_raw(
-                        keys::key(
-                            keys::kind::BY_PHONE,
-                            &[&crate::engine::normalize_phone(new), &self.external_id],
-                        ),
-                        Vec::new(),
-                    );
-                }
-            }
+            self.index_writes(&mut w);
             w.put(keys::profile(&self.external_id), &self.profile);
         }
         for (cid, entry) in std::mem::take(&mut self.journal) {
@@ -760,20 +731,51 @@ impl<'e> UserTx<'e> {
         }
         let stripe = self.eng.stripe_of(&self.external_id);
         for (cid, delta) in &self.counters {
-            let total = self.eng.add_counters(cid, stripe, delta)?;
-            w.put(
-                keys::with_seq(keys::key(keys::kind::STATS, &[cid]), u64::from(stripe)),
-                &total,
-            );
+            staged.add_counters(cid, stripe, delta);
         }
-        self.eng.store.apply(w)?;
-        // 3. cancellations
-        if !self.timers_cancel.is_empty() {
-            self.eng.timers.cancel(&self.timers_cancel).await?;
-        }
-        for o in &self.outcome_metrics {
-            metrics::counter!("triggerd_outcomes_total", "outcome" => o.as_str()).increment(1);
-        }
+        staged.writes.append(w);
+        staged.cancels.append(&mut self.timers_cancel);
+        staged.outcomes.append(&mut self.outcome_metrics);
         Ok(())
+    }
+
+    /// Keeps the email and phone indexes in step with the profile.
+    fn index_writes(&self, w: &mut crate::store::WriteSet) {
+        let new_email = self.profile.email().map(str::to_string);
+        if new_email != self.original_email {
+            if let Some(old) = &self.original_email {
+                w.remove(keys::key(
+                    keys::kind::BY_EMAIL,
+                    &[&old.to_lowercase(), &self.external_id],
+                ));
+            }
+            if let Some(new) = &new_email {
+                w.put_raw(
+                    keys::key(
+                        keys::kind::BY_EMAIL,
+                        &[&new.to_lowercase(), &self.external_id],
+                    ),
+                    Vec::new(),
+                );
+            }
+        }
+        let new_phone = self.profile.phone().map(str::to_string);
+        if new_phone != self.original_phone {
+            if let Some(old) = &self.original_phone {
+                w.remove(keys::key(
+                    keys::kind::BY_PHONE,
+                    &[&crate::engine::normalize_phone(old), &self.external_id],
+                ));
+            }
+            if let Some(new) = &new_phone {
+                w.put_raw(
+                    keys::key(
+                        keys::kind::BY_PHONE,
+                        &[&crate::engine::normalize_phone(new), &self.external_id],
+                    ),
+                    Vec::new(),
+                );
+            }
+        }
     }
 }

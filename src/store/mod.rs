@@ -44,10 +44,11 @@ pub struct Store {
 }
 
 /// Writes collected while processing, applied atomically by [`Store::apply`].
+/// Sets of several units (one request's users) are joined with
+/// [`WriteSet::append`]; a later write of a key wins over an earlier one.
 #[derive(Default)]
 pub struct WriteSet {
-    batch: sled::Batch,
-    len: usize,
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl WriteSet {
@@ -58,30 +59,43 @@ impl WriteSet {
 
     /// Stores a record.
     pub fn put<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
-        self.batch.insert(key, codec::encode(value));
-        self.len += 1;
+        self.ops.push((key, Some(codec::encode(value))));
     }
 
     /// Stores raw bytes.
     pub fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.batch.insert(key, value);
-        self.len += 1;
+        self.ops.push((key, Some(value)));
     }
 
     /// Removes a record.
     pub fn remove(&mut self, key: Vec<u8>) {
-        self.batch.remove(key);
-        self.len += 1;
+        self.ops.push((key, None));
+    }
+
+    /// Moves every write of `other` after this set's own.
+    pub fn append(&mut self, mut other: WriteSet) {
+        self.ops.append(&mut other.ops);
     }
 
     /// Number of operations.
     pub fn len(&self) -> usize {
-        self.len
+        self.ops.len()
     }
 
     /// True when nothing was written.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.ops.is_empty()
+    }
+
+    fn into_batch(self) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        for (key, value) in self.ops {
+            match value {
+                Some(v) => batch.insert(key, v),
+                None => batch.remove(key),
+            }
+        }
+        batch
     }
 }
 
@@ -224,7 +238,7 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
-        self.data.apply_batch(writes.batch)?;
+        self.data.apply_batch(writes.into_batch())?;
         Ok(())
     }
 
@@ -268,5 +282,25 @@ mod tests {
             .collect::<Result<Vec<_>>>()
             .expect("scans");
         assert_eq!(all.len(), 2);
+    }
+
+    #[test]
+    fn appended_sets_apply_in_order_later_writes_winning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("opens");
+        let mut first = WriteSet::new();
+        first.put(keys::campaign("a"), &1);
+        first.put(keys::campaign("b"), &1);
+        let mut second = WriteSet::new();
+        second.put(keys::campaign("a"), &2);
+        second.remove(keys::campaign("b"));
+        first.append(second);
+        assert_eq!(first.len(), 4);
+        store.apply(first).expect("applies");
+        assert_eq!(
+            store.get::<i32>(&keys::campaign("a")).expect("reads"),
+            Some(2)
+        );
+        assert!(!store.contains(&keys::campaign("b")).expect("reads"));
     }
 }

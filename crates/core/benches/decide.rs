@@ -94,6 +94,7 @@ fn context<'a>(campaign: &'a Campaign, f: &'a Fixture) -> TriggerContext<'a> {
         user_zone: None,
         engagement: &[],
         state: &f.state,
+        processed_at: f.launched_at,
     }
 }
 

@@ -59,6 +59,11 @@ pub struct TriggerContext<'a> {
     pub engagement: &'a [DateTime<Utc>],
     /// The pair's state before this event.
     pub state: &'a PairState,
+    /// When the event is processed. R-R2 is judged at the later of the
+    /// event's time and this instant: an event processed late (a client
+    /// retry after a timeout, a restart) is not refused against a receipt
+    /// that came after the event but before it was processed.
+    pub processed_at: DateTime<Utc>,
 }
 
 /// A planned send (R-W7 success).
@@ -305,7 +310,7 @@ impl Campaign {
                     ),
                 );
             }
-            (Some(re), Some(r)) if t < r + re.after.to_chrono() => {
+            (Some(re), Some(r)) if t.max(ctx.processed_at) < r + re.after.to_chrono() => {
                 return refuse(
                     Outcome::NotReeligibleYet,
                     format!(

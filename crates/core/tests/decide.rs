@@ -1558,6 +1558,33 @@ fn r_r2_reeligible_at_the_exact_boundary() {
 }
 
 #[test]
+fn r_r2_a_late_processed_event_is_judged_when_processed() {
+    // The event happened before the receipt but reached the service after
+    // it (a client retry): at processing time the interval has passed.
+    let c = campaign(json!({"reeligibility": {"after": "0s"}}));
+    let user = User::new().received_at("2026-01-05T10:00:00.500Z");
+    assert_eq!(
+        user.outcome(&c, &go("2026-01-05T10:00:00Z")),
+        Outcome::NotReeligibleYet,
+        "judged at the event's own time, the receipt is later"
+    );
+    let late = user.processed_at("2026-01-05T10:00:01Z");
+    assert_eq!(
+        late.outcome(&c, &go("2026-01-05T10:00:00Z")),
+        Outcome::Scheduled
+    );
+    // A real interval still counts from the receipt.
+    let c = campaign(json!({"reeligibility": {"after": "1h"}}));
+    let user = User::new()
+        .received_at("2026-01-05T10:00:00Z")
+        .processed_at("2026-01-05T10:30:00Z");
+    assert_eq!(
+        user.outcome(&c, &go("2026-01-05T09:00:00Z")),
+        Outcome::NotReeligibleYet
+    );
+}
+
+#[test]
 fn r_r4_already_pending_without_reeligibility() {
     let c = campaign(json!({"delay": after("1d")}));
     let user = User::new().pending("s1", "2026-01-05T10:00:00Z", "2026-01-06T10:00:00Z");

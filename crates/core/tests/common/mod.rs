@@ -121,6 +121,8 @@ pub struct User {
     pub status: CampaignStatus,
     /// The campaign's launch instant.
     pub launched_at: Option<DateTime<Utc>>,
+    /// When the event is processed (default: at its own time).
+    pub processed_at: Option<DateTime<Utc>>,
 }
 
 impl Default for User {
@@ -140,7 +142,14 @@ impl User {
             engagement: Vec::new(),
             status: CampaignStatus::Active,
             launched_at: Some(utc("2026-01-01T00:00:00Z")),
+            processed_at: None,
         }
+    }
+
+    /// Processes events at `at` instead of at their own time.
+    pub fn processed_at(mut self, at: &str) -> User {
+        self.processed_at = Some(utc(at));
+        self
     }
 
     /// Sets the `time_zone` attribute.
@@ -188,6 +197,7 @@ impl User {
             user_zone: self.zone.as_deref(),
             engagement: &self.engagement,
             state: &self.state,
+            processed_at: self.processed_at.unwrap_or(event.time),
         };
         campaign.decide(&ctx, event)
     }
