@@ -693,3 +693,48 @@ async fn r_k1_idempotency_key_makes_a_retry_a_no_op() {
     assert_eq!(answers[0], answers[1], "the retry returns the first answer");
     assert_eq!(d.stats("c").await["scheduled"], 1, "applied once");
 }
+
+#[tokio::test]
+async fn r_k1_retries_racing_their_first_attempt_apply_it_once() {
+    // A client that times out retries while its first attempt still runs:
+    // every copy carries the same Idempotency-Key and two users, and the
+    // request must be applied once, all of it.
+    let dir = tmp();
+    let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
+    d.campaign(
+        "c",
+        email_campaign(
+            "e",
+            json!({"reeligibility":{"after":"0s"},"delay":{"type":"after","duration":"1h"}}),
+        ),
+    )
+    .await;
+    let body = json!({"events":[
+        {"external_id":"u1","name":"e","time":"2026-01-05T08:00:00Z"},
+        {"external_id":"u2","name":"e","time":"2026-01-05T08:00:00Z"}
+    ]});
+    let http = reqwest::Client::new();
+    let mut copies = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        let request = http
+            .post(d.url("/users/track"))
+            .bearer_auth(common::KEY)
+            .header("Idempotency-Key", "racing-1")
+            .json(&body);
+        copies.spawn(async move {
+            let r = request.send().await.expect("request");
+            assert_eq!(r.status(), 201);
+            r.json::<serde_json::Value>().await.expect("json")
+        });
+    }
+    let bodies = copies.join_all().await;
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "one answer for all copies"
+    );
+    assert_eq!(
+        d.stats("c").await["scheduled"],
+        2,
+        "one send per user: applied once"
+    );
+}

@@ -47,6 +47,16 @@ pub struct TrackSummary {
     pub errors: Vec<ObjectError>,
 }
 
+/// What [`Engine::ingest_with`] did.
+#[derive(Debug)]
+pub enum Ingested {
+    /// The request was applied.
+    Applied(TrackSummary),
+    /// The idempotency key was already stored: nothing was applied; these
+    /// are the stored answer's bytes.
+    Replayed(Vec<u8>),
+}
+
 /// Everything one request does to one user.
 #[derive(Debug, Default)]
 pub struct UserWork {
@@ -301,11 +311,20 @@ impl Engine {
         now: DateTime<Utc>,
         source: Source,
     ) -> Result<TrackSummary, EngineError> {
-        self.ingest_with::<()>(batch, now, source, None).await
+        match self.ingest_with::<()>(batch, now, source, None).await? {
+            Ingested::Applied(summary) => Ok(summary),
+            Ingested::Replayed(_) => Err(EngineError::Conflict(
+                "a request without an idempotency key was replayed".into(),
+            )),
+        }
     }
 
     /// [`Engine::ingest`], also writing `extra` (an idempotency record) in
-    /// the request's batch.
+    /// the request's batch. When `extra`'s key is already stored once the
+    /// request's locks are held, nothing is applied and the stored bytes
+    /// are returned: a retry racing its own first attempt (a client that
+    /// timed out while the first was still running) waits for it and then
+    /// replays its answer instead of applying the request a second time.
     ///
     /// Every user of the request is processed under its stripe lock (taken
     /// in stripe order, so two requests never wait on each other in a
@@ -319,7 +338,7 @@ impl Engine {
         now: DateTime<Utc>,
         source: Source,
         extra: Option<(Vec<u8>, T)>,
-    ) -> Result<TrackSummary, EngineError> {
+    ) -> Result<Ingested, EngineError> {
         let mut stripes: Vec<u16> = batch
             .users
             .iter()
@@ -330,6 +349,11 @@ impl Engine {
         let mut guards = Vec::with_capacity(stripes.len());
         for stripe in stripes {
             guards.push(self.lock_stripe(stripe).await);
+        }
+        if let Some((key, _)) = &extra
+            && let Some(previous) = self.store.get_raw(key)?
+        {
+            return Ok(Ingested::Replayed(previous.to_vec()));
         }
         let mut staged = Staged::default();
         for (id, work) in batch.users {
@@ -343,7 +367,7 @@ impl Engine {
         self.commit_staged(staged).await?;
         drop(guards);
         self.commit_point().await?;
-        Ok(batch.summary)
+        Ok(Ingested::Applied(batch.summary))
     }
 }
 
@@ -412,6 +436,69 @@ mod tests {
             }
         );
         assert_eq!(e.time, now());
+    }
+
+    /// A daemon's engine on a temp data dir with the test clock.
+    async fn engine(dir: &std::path::Path) -> crate::engine::Engine {
+        let flags = crate::config::Layer {
+            data_dir: Some(dir.to_path_buf()),
+            clock: Some(crate::config::ClockMode::Manual),
+            clock_start: Some(now()),
+            ..Default::default()
+        };
+        let settings = crate::config::Settings::merge(
+            flags,
+            crate::config::Layer::default(),
+            crate::config::FileConfig::default(),
+            None,
+        )
+        .expect("settings");
+        crate::daemon::open(&settings).await.expect("opens").engine
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn r_k1_a_retry_racing_its_first_attempt_is_replayed_not_applied() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine(dir.path()).await;
+        let body =
+            json!({"events":[{"external_id":"u1","name":"e"},{"external_id":"u2","name":"e"}]});
+        let key = keys::key(keys::kind::IDEMPOTENCY, &["k1"]);
+        // Both copies passed the route's fast check (the key was not stored
+        // yet) and now wait for the users' locks, held here.
+        let held = engine.lock_user("u1").await;
+        let mut copies = Vec::new();
+        for _ in 0..2 {
+            let (engine, key, body) = (engine.clone(), key.clone(), body.clone());
+            copies.push(tokio::spawn(async move {
+                let batch = parse_track(&body, now(), Source::Rest).expect("valid");
+                engine
+                    .ingest_with(batch, now(), Source::Rest, Some((key, "answer")))
+                    .await
+                    .expect("ingests")
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        drop(held);
+        let mut applied = 0;
+        let mut replayed = Vec::new();
+        for c in copies {
+            match c.await.expect("joined") {
+                Ingested::Applied(_) => applied += 1,
+                Ingested::Replayed(bytes) => replayed.push(bytes),
+            }
+        }
+        assert_eq!(applied, 1, "one copy applies");
+        assert_eq!(replayed.len(), 1, "the other replays the stored answer");
+        let answer: String = crate::store::codec::decode(&replayed[0]).expect("decodes");
+        assert_eq!(answer, "answer");
+        for user in ["u1", "u2"] {
+            let profile: crate::store::profile::Profile = engine
+                .store
+                .get(&keys::profile(user))
+                .expect("reads")
+                .expect("stored");
+            assert_eq!(profile.events["e"].count, 1, "{user}'s event applied once");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use triggerd_core::Source;
 
 use super::{AppState, engine_error};
 use crate::api::{ApiJson, ApiResult};
-use crate::engine::ingest::{TrackSummary, parse_track};
+use crate::engine::ingest::{Ingested, TrackSummary, parse_track};
 use crate::store::keys;
 
 /// A stored first answer of an idempotent request.
@@ -45,6 +45,8 @@ pub async fn track(
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty() && k.len() <= 256)
         .map(|k| keys::key(keys::kind::IDEMPOTENCY, &[k]));
+    // Fast path for a retry of a request already applied; the engine checks
+    // again under the request's locks (a retry racing its first attempt).
     if let Some(key) = &idem
         && let Some(prev) = st
             .engine
@@ -52,8 +54,7 @@ pub async fn track(
             .get::<StoredAnswer>(key)
             .map_err(|e| engine_error(e.into()))?
     {
-        let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::CREATED);
-        return Ok((status, axum::Json(prev.body)).into_response());
+        return Ok(replay(prev));
     }
     let now = st.engine.clock.now();
     let batch = parse_track(&body, now, Source::Rest).map_err(engine_error)?;
@@ -67,9 +68,26 @@ pub async fn track(
             },
         )
     });
-    st.engine
+    match st
+        .engine
         .ingest_with(batch, now, Source::Rest, extra)
         .await
-        .map_err(engine_error)?;
-    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+        .map_err(engine_error)?
+    {
+        Ingested::Applied(_) => Ok((StatusCode::CREATED, axum::Json(answer)).into_response()),
+        Ingested::Replayed(bytes) => {
+            let prev = crate::store::codec::decode::<StoredAnswer>(&bytes).map_err(|e| {
+                engine_error(crate::engine::EngineError::Conflict(format!(
+                    "the stored answer of this Idempotency-Key is unreadable: {e}"
+                )))
+            })?;
+            Ok(replay(prev))
+        }
+    }
+}
+
+/// The stored first answer of an idempotent request.
+fn replay(prev: StoredAnswer) -> Response {
+    let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::CREATED);
+    (status, axum::Json(prev.body)).into_response()
 }
