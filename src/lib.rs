@@ -17,4 +17,5 @@ pub mod engine;
 pub mod lint;
 pub mod logging;
 pub mod metrics;
+pub mod storage_watch;
 pub mod store;

@@ -83,17 +83,49 @@ async fn run(mut settings: Settings) -> anyhow::Result<()> {
         settings.listen
     );
     let readiness = shell.readiness();
+    let failed_readiness = shell.readiness();
+    let storage_watch = triggerd::storage_watch::wait_for_recoverable_failure(
+        engine.store.clone(),
+        settings.data_dir.clone(),
+        Duration::from_secs(1),
+        move || failed_readiness.set_not_ready(),
+    );
+    let (exit_tx, exit_rx) = tokio::sync::oneshot::channel();
     let shutdown = async move {
-        api::ops::shutdown_signal().await;
+        let exit = tokio::select! {
+            () = api::ops::shutdown_signal() => Exit::Stop,
+            () = storage_watch => Exit::Restart,
+        };
         readiness.set_not_ready();
+        let _ = exit_tx.send(exit);
     };
     api::serve(listener, app, shutdown).await?;
+    let exit = exit_rx.await.unwrap_or(Exit::Stop);
     let _ = stop_tx.send(true);
     if let Some(t) = timer_loop {
         let _ = t.await;
     }
     upkeep.abort();
+    if exit == Exit::Restart {
+        // The store refuses writes for good; everything acknowledged is
+        // already on disk. A fresh process reopens and recovers it.
+        drop(engine);
+        drop(daemon);
+        let error = triggerd::storage_watch::reexec();
+        return Err(anyhow::anyhow!(
+            "cannot restart to reopen the store: {error}"
+        ));
+    }
     engine.flush_now().await.context("final flush failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Why the server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// SIGTERM or SIGINT: flush and exit.
+    Stop,
+    /// The store failed and the disk has space again: re-execute.
+    Restart,
 }

@@ -64,8 +64,8 @@ pub struct SendCounts {
     /// dispatch; counted apart).
     pub explain_race_disagreements: u64,
     /// Triggers refused `not_reeligible_yet` against a receipt recorded
-    /// after their event time (a daemon issue, counted apart unless
-    /// `--strict-reeligibility`).
+    /// after their event time (a fixed daemon issue: a violation unless
+    /// `--allow-known-issues`).
     pub reeligibility_backdated: u64,
     /// Users whose exported profile was compared with the ledger.
     pub users_exported: u64,
@@ -110,7 +110,8 @@ pub struct Findings {
     pub per_campaign: BTreeMap<String, CampaignCounts>,
     /// Violations by kind.
     pub violations: BTreeMap<String, ViolationKind>,
-    /// Known daemon issues seen (violations only with `--strict`).
+    /// Known daemon issues seen (listed here only with `--allow-known-issues`;
+    /// violations otherwise).
     pub known_issues: BTreeMap<String, ViolationKind>,
     /// Observations that are not failures.
     pub notes: Vec<String>,

@@ -220,7 +220,13 @@ pub async fn run(config: DrillConfig) -> Result<Report> {
     let tolerance = chrono::Duration::milliseconds(config.tolerance_ms);
     let deadline =
         clock::now() + chrono::Duration::seconds((config.max_delay + config.drain_timeout) as i64);
-    let checker = Checker::new(&ledger, &campaigns, deadline, tolerance, config.strict);
+    let checker = Checker::new(
+        &ledger,
+        &campaigns,
+        deadline,
+        tolerance,
+        !config.allow_known_issues,
+    );
     drain(&checker, &receiver, deadline, verbose).await;
 
     // Corrupt-record step (stops and restarts the daemon).
