@@ -37,8 +37,9 @@ bench:
 	$(CARGO) bench --workspace --locked
 
 ## The long restart/recovery drill (issue 6): 10 minutes, 100 kills,
-## report in drill-report.json. Knobs: DRILL_ARGS="--duration 60 --kills 10".
-DRILL_ARGS ?= --duration 600 --kills 100 --report drill-report.json
+## a full disk on a tmpfs (needs root, else skipped), report in
+## drill-report.json. Knobs: DRILL_ARGS="--duration 60 --kills 10".
+DRILL_ARGS ?= --duration 600 --kills 100 --disk-full --report drill-report.json
 drill:
 	$(CARGO) build --release --locked
 	$(CARGO) run --release --locked -p triggerd-drill -- $(DRILL_ARGS)
