@@ -663,27 +663,42 @@ async fn r_x4_inbound_stop_unsubscribes_sms_groups() {
     );
 }
 
-#[tokio::test]
-async fn r_k1_idempotency_key_makes_a_retry_a_no_op() {
-    let dir = tmp();
-    let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
+/// A daemon with campaign `c`: event `e`, 1 h delay, re-eligible at once.
+async fn reeligible_campaign_daemon(dir: &std::path::Path) -> Daemon {
+    let d = Daemon::start(dir, "2026-01-05T08:00:00Z").await;
     d.campaign(
         "c",
         email_campaign(
             "e",
-            json!({"reeligibility":{"after":"1s"},"delay":{"type":"after","duration":"1h"}}),
+            json!({"reeligibility":{"after":"0s"},"delay":{"type":"after","duration":"1h"}}),
         ),
     )
     .await;
+    d
+}
+
+/// A `/users/track` request carrying `Idempotency-Key: key`.
+fn keyed_track(
+    http: &reqwest::Client,
+    d: &Daemon,
+    key: &str,
+    body: &serde_json::Value,
+) -> reqwest::RequestBuilder {
+    http.post(d.url("/users/track"))
+        .bearer_auth(common::KEY)
+        .header("Idempotency-Key", key)
+        .json(body)
+}
+
+#[tokio::test]
+async fn r_k1_idempotency_key_makes_a_retry_a_no_op() {
+    let dir = tmp();
+    let d = reeligible_campaign_daemon(dir.path()).await;
     let body = json!({"events":[{"external_id":"u1","name":"e","time":"2026-01-05T08:00:00Z"}]});
     let http = reqwest::Client::new();
     let mut answers = Vec::new();
     for _ in 0..2 {
-        let r = http
-            .post(d.url("/users/track"))
-            .bearer_auth(common::KEY)
-            .header("Idempotency-Key", "req-1")
-            .json(&body)
+        let r = keyed_track(&http, &d, "req-1", &body)
             .send()
             .await
             .expect("request");
@@ -700,15 +715,7 @@ async fn r_k1_retries_racing_their_first_attempt_apply_it_once() {
     // every copy carries the same Idempotency-Key and two users, and the
     // request must be applied once, all of it.
     let dir = tmp();
-    let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
-    d.campaign(
-        "c",
-        email_campaign(
-            "e",
-            json!({"reeligibility":{"after":"0s"},"delay":{"type":"after","duration":"1h"}}),
-        ),
-    )
-    .await;
+    let d = reeligible_campaign_daemon(dir.path()).await;
     let body = json!({"events":[
         {"external_id":"u1","name":"e","time":"2026-01-05T08:00:00Z"},
         {"external_id":"u2","name":"e","time":"2026-01-05T08:00:00Z"}
@@ -716,11 +723,7 @@ async fn r_k1_retries_racing_their_first_attempt_apply_it_once() {
     let http = reqwest::Client::new();
     let mut copies = tokio::task::JoinSet::new();
     for _ in 0..24 {
-        let request = http
-            .post(d.url("/users/track"))
-            .bearer_auth(common::KEY)
-            .header("Idempotency-Key", "racing-1")
-            .json(&body);
+        let request = keyed_track(&http, &d, "racing-1", &body);
         copies.spawn(async move {
             let r = request.send().await.expect("request");
             assert_eq!(r.status(), 201);
