@@ -33,7 +33,10 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Starts the daemon on `dir`; its log (warnings, and the recovery line)
+/// goes to `dir/daemon.log`.
 fn start(dir: &std::path::Path, port: u16) -> Child {
+    let log = std::fs::File::create(dir.join("daemon.log")).expect("log file");
     Command::new(env!("CARGO_BIN_EXE_triggerd"))
         .args([
             "serve",
@@ -43,9 +46,9 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
             &format!("127.0.0.1:{port}"),
         ])
         .args(["--api-key", KEY, "--durability", &durability()])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,triggerd::daemon=info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("daemon starts")
 }
@@ -264,6 +267,10 @@ async fn main() {
         ready.as_secs_f64() * 1000.0,
         rss_mb(child.id())
     );
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+    if let Some(line) = log.lines().find(|l| l.contains("store recovered")) {
+        println!("  daemon: {}", line.trim());
+    }
     let _ = child.kill();
     let _ = child.wait();
 }

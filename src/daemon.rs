@@ -96,6 +96,7 @@ pub struct Daemon {
 pub async fn open(settings: &Settings) -> anyhow::Result<Daemon> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
+    let started = std::time::Instant::now();
     let store = Store::open(&settings.data_dir).with_context(|| {
         format!(
             "cannot open the database in {}",
@@ -108,6 +109,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Daemon> {
         store.group().clone(),
     )
     .context("cannot open the timer wheel")?;
+    let store_and_timers_opened = started.elapsed();
     let secret = tracking_secret(&store)?;
     let signer = TrackingSigner::new(&secret, &settings.public_url).context("tracking signer")?;
     let mut channels = channels_config(settings)?;
@@ -145,6 +147,12 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Daemon> {
             outbox_retention: settings.outbox_retention.to_chrono(),
         },
     )?;
+    tracing::info!(
+        store_and_timers_ms = store_and_timers_opened.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        pending_sends = engine.timers.pending(),
+        "store recovered"
+    );
     if let Some(manual) = engine.clock.manual() {
         // R-X1: a later start is downtime; overdue sends are judged now.
         let now = manual.now();
