@@ -135,17 +135,8 @@ pub async fn run_step(
     if !logged {
         f.violate("not_reported", "no `quarantined` line in the daemon log");
     }
-    let status = if f.violation_count() == 0 {
-        "ran: quarantined, still serving"
-    } else {
-        "failed"
-    };
     Ok((
-        StepReport {
-            status: status.into(),
-            details,
-            figures,
-        },
+        StepReport::ran("ran: quarantined, still serving", &f, details, figures),
         f,
         kills,
     ))

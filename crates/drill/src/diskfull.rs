@@ -378,17 +378,8 @@ async fn run_inner(
         delivered.len(),
         statuses
     ));
-    let status = if f.violation_count() == 0 {
-        "ran: 503 while full, resumed"
-    } else {
-        "failed"
-    };
     Ok((
-        StepReport {
-            status: status.into(),
-            details,
-            figures,
-        },
+        StepReport::ran("ran: 503 while full, resumed", &f, details, figures),
         f,
     ))
 }

@@ -76,6 +76,28 @@ pub struct StepReport {
     pub figures: serde_json::Map<String, serde_json::Value>,
 }
 
+impl StepReport {
+    /// The report of a step that ran: `passed_status` when its findings
+    /// hold no violation, `failed` otherwise.
+    pub fn ran(
+        passed_status: &str,
+        findings: &crate::findings::Findings,
+        details: Vec<String>,
+        figures: serde_json::Map<String, serde_json::Value>,
+    ) -> StepReport {
+        let status = if findings.violation_count() == 0 {
+            passed_status
+        } else {
+            "failed"
+        };
+        StepReport {
+            status: status.into(),
+            details,
+            figures,
+        }
+    }
+}
+
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
