@@ -70,11 +70,19 @@ fn run_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
+    // sled releases its file lock when its last background task for the
+    // closed instance ends, which can trail the drop by a moment.
     let open_db = || {
-        sled::Config::new()
-            .path(dir.path())
-            .open()
-            .expect("sled opens")
+        for _ in 0..200 {
+            match sled::Config::new().path(dir.path()).open() {
+                Ok(db) => return db,
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("sled opens: {e}"),
+            }
+        }
+        panic!("sled lock not released");
     };
     let mut db = open_db();
     let mut sched = Some(Scheduler::open(db.clone(), config()).expect("opens"));
