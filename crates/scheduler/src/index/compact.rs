@@ -8,8 +8,8 @@
 //! merge eight at a time.
 //!
 //! Two workers merge: one takes any due merge, the other only merges of
-//! small runs, so that a long merge of big runs never lets the small ones
-//! (one per write call) pile up and slow every lookup.
+//! runs under 65,536 records, so that a long merge of big runs never lets
+//! the small ones (one per write call) pile up and slow every lookup.
 //!
 //! A merge streams the inputs in `(id, seq, kind)` order and writes output
 //! chunks under a pending marker; the swap (output header in, inputs and the
@@ -34,6 +34,8 @@ const FANOUT: usize = 8;
 const SMALL_RUNS: usize = 8;
 /// Runs below this many records count as small.
 const SMALL: u64 = 1024;
+/// Runs below this many records are merged by the quick lane too.
+const LANE_LIMIT: u64 = 65_536;
 /// Group-existence answers a merge remembers (bounded memory).
 const GROUP_CACHE: usize = 65_536;
 
@@ -46,7 +48,8 @@ fn class(records: u64) -> u32 {
 }
 
 /// Chooses runs to merge among those not `busy` (being merged already), if
-/// any merge is due; with `small_only`, only a merge of small runs.
+/// any merge is due; with `small_only`, only a merge of runs under
+/// [`LANE_LIMIT`] records.
 pub(crate) fn pick(
     runs: &[Arc<Run>],
     busy: &HashSet<u64>,
@@ -61,7 +64,7 @@ pub(crate) fn pick(
     let mut by_class: HashMap<u32, Vec<Arc<Run>>> = HashMap::new();
     for r in free {
         let c = class(r.records());
-        if c == 0 || !small_only {
+        if !small_only || r.records() < LANE_LIMIT {
             by_class.entry(c).or_default().push(r.clone());
         }
     }
@@ -253,7 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn pick_skips_busy_runs_and_the_small_lane_takes_only_small_runs() {
+    fn pick_skips_busy_runs_and_the_quick_lane_takes_only_smaller_runs() {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = db.open_tree("t").expect("tree");
         let mut index = IdIndex::default();
@@ -267,7 +270,7 @@ mod tests {
             index.add(r);
         };
         for run in 1..=8 {
-            stage(run, 2_000); // class 6: eight of them make a merge
+            stage(run, 70_000); // class 9, beyond the quick lane
         }
         for run in 11..=18 {
             stage(run, 10); // small: eight of them make a merge
@@ -276,7 +279,7 @@ mod tests {
         assert!(small.iter().all(|r| r.records() == 10));
         assert!(index.claim(true).is_none(), "small runs are busy now");
         let big = index.claim(false).expect("big merge due");
-        assert!(big.iter().all(|r| r.records() == 2_000));
+        assert!(big.iter().all(|r| r.records() == 70_000));
         assert!(index.claim(false).is_none());
         index.release(&small.iter().map(|r| r.id).collect::<Vec<_>>());
         assert!(index.claim(false).is_some());
