@@ -19,7 +19,8 @@ pub struct Config {
     pub max_group_span_ms: i64,
     /// Largest number of timers in one stored group.
     pub max_group_timers: usize,
-    /// Largest payload bytes in one stored group.
+    /// Largest payload bytes in one stored group (kept well under sled's
+    /// large-value threshold, above which values go to separate blob files).
     pub max_group_bytes: usize,
     /// Most timers `run` hands to the handler at once.
     pub fire_batch: usize,
@@ -35,7 +36,7 @@ impl Default for Config {
             min_group_span_ms: 1_000,
             max_group_span_ms: 3_600_000,
             max_group_timers: 1_024,
-            max_group_bytes: 256 * 1024,
+            max_group_bytes: 64 * 1024,
             fire_batch: 1_000,
             compaction: true,
         }

@@ -76,6 +76,14 @@ fn pending_key() -> Vec<u8> {
     k
 }
 
+/// Key of the highest cursor any run of the process reached: groups at or
+/// above it were never loaded, hence never deleted.
+fn loaded_high_key() -> Vec<u8> {
+    let mut k = vec![crate::keys::META_PREFIX];
+    k.extend_from_slice(b"loaded_high");
+    k
+}
+
 /// One timer of a schedule batch after deduplication.
 struct Staged {
     id: TimerId,
@@ -90,6 +98,8 @@ pub(crate) struct State {
     window: Window,
     /// Groups with a smaller key are loaded; the others are not.
     cursor: GroupKey,
+    /// Highest cursor ever reached (persisted); see [`loaded_high_key`].
+    loaded_high: GroupKey,
     /// Earliest `min_due` of an unloaded group, if any.
     next_unloaded: Option<Millis>,
     pending: u64,
@@ -99,11 +109,15 @@ pub(crate) struct State {
 
 impl State {
     /// Whether a group is on disk. Every group below the cursor that still
-    /// exists is tracked by the window, so only groups at or above it (which
-    /// an earlier run of the process may have deleted) need a read.
+    /// exists is tracked by the window; groups at or above the highest
+    /// cursor ever reached were never loaded, so never deleted. Only groups
+    /// in between (an earlier run of the process may have deleted them) need
+    /// a read.
     fn group_exists(&self, tree: &sled::Tree, group: &GroupKey) -> Result<bool> {
         if *group < self.cursor {
             Ok(self.window.tracks(group))
+        } else if *group >= self.loaded_high {
+            Ok(true)
         } else {
             Ok(tree.contains_key(group.encode())?)
         }
@@ -169,6 +183,10 @@ impl Scheduler {
         }
         let index = IdIndex::load(&tree)?;
         let next_unloaded = first_group_from(&tree, Millis::MIN)?;
+        let loaded_high = match tree.get(loaded_high_key())? {
+            Some(v) => GroupKey::decode(&v)?,
+            None => GroupKey::first_at(Millis::MIN),
+        };
         let pending = match tree.get(pending_key())? {
             Some(v) => u64::from_be_bytes(
                 v.as_ref()
@@ -181,6 +199,7 @@ impl Scheduler {
             index,
             window: Window::new(),
             cursor: GroupKey::first_at(Millis::MIN),
+            loaded_high,
             next_unloaded,
             pending,
             reference: Millis::MIN,
@@ -700,6 +719,11 @@ impl Inner {
                 st.cursor = st.cursor.max(GroupKey::first_at(target)).max(past_last);
                 st.next_unloaded = None;
             }
+        }
+        if st.cursor > st.loaded_high {
+            // Persisted with (before) any deletion of the groups it covers.
+            st.loaded_high = st.cursor;
+            deletes.insert(loaded_high_key(), st.cursor.encode().to_vec());
         }
         self.tree.apply_batch(deletes)?;
         Ok(())

@@ -70,6 +70,9 @@ fn run_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
+    // sled releases its file lock when its last background task for the
+    // closed instance ends, which can trail the drop by a moment: open_db
+    // waits for it.
     let open_db = || {
         triggerd_scheduler::open_db(
             &sled::Config::new().path(dir.path()),

@@ -7,9 +7,10 @@
 //! half of all records, everything merges. Small runs (one write call each)
 //! merge eight at a time.
 //!
-//! Two workers merge: one takes any due merge, the other only merges of
-//! small runs, so that a long merge of big runs never lets the small ones
-//! (one per write call) pile up and slow every lookup.
+//! Two workers merge: one takes any due merge; the other, once 24 runs are
+//! waiting, merges runs under 65,536 records, so that a long merge of big
+//! runs never lets the small ones (one per write call) pile up and slow
+//! every lookup, while in the common case only one core compacts.
 //!
 //! A merge streams the inputs in `(id, seq, kind)` order and writes output
 //! chunks under a pending marker; the swap (output header in, inputs and the
@@ -34,6 +35,10 @@ const FANOUT: usize = 8;
 const SMALL_RUNS: usize = 8;
 /// Runs below this many records count as small.
 const SMALL: u64 = 1024;
+/// Free runs above which the quick lane starts helping.
+const QUICK_LANE_RUNS: usize = 24;
+/// Runs below this many records are merged by the quick lane too.
+const LANE_LIMIT: u64 = 65_536;
 /// Group-existence answers a merge remembers (bounded memory).
 const GROUP_CACHE: usize = 65_536;
 
@@ -46,13 +51,17 @@ fn class(records: u64) -> u32 {
 }
 
 /// Chooses runs to merge among those not `busy` (being merged already), if
-/// any merge is due; with `small_only`, only a merge of small runs.
+/// any merge is due; with `small_only`, only a merge of runs under
+/// [`LANE_LIMIT`] records.
 pub(crate) fn pick(
     runs: &[Arc<Run>],
     busy: &HashSet<u64>,
     small_only: bool,
 ) -> Option<Vec<Arc<Run>>> {
     let free: Vec<&Arc<Run>> = runs.iter().filter(|r| !busy.contains(&r.id)).collect();
+    if small_only && free.len() < QUICK_LANE_RUNS {
+        return None; // the main lane keeps up; don't take its core
+    }
     let total: u64 = free.iter().map(|r| r.records()).sum();
     let tombs: u64 = free.iter().map(|r| r.tombs).sum();
     if !small_only && busy.is_empty() && free.len() > 1 && total > 4096 && tombs * 2 > total {
@@ -61,7 +70,7 @@ pub(crate) fn pick(
     let mut by_class: HashMap<u32, Vec<Arc<Run>>> = HashMap::new();
     for r in free {
         let c = class(r.records());
-        if c == 0 || !small_only {
+        if !small_only || r.records() < LANE_LIMIT {
             by_class.entry(c).or_default().push(r.clone());
         }
     }
@@ -253,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn pick_skips_busy_runs_and_the_small_lane_takes_only_small_runs() {
+    fn pick_skips_busy_runs_and_the_quick_lane_takes_only_smaller_runs() {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = db.open_tree("t").expect("tree");
         let mut index = IdIndex::default();
@@ -267,16 +276,16 @@ mod tests {
             index.add(r);
         };
         for run in 1..=8 {
-            stage(run, 2_000); // class 6: eight of them make a merge
+            stage(run, 70_000); // class 9, beyond the quick lane
         }
-        for run in 11..=18 {
-            stage(run, 10); // small: eight of them make a merge
+        for run in 11..=34 {
+            stage(run, 10); // small: enough of them wake the quick lane
         }
         let small = index.claim(true).expect("small merge due");
         assert!(small.iter().all(|r| r.records() == 10));
         assert!(index.claim(true).is_none(), "small runs are busy now");
         let big = index.claim(false).expect("big merge due");
-        assert!(big.iter().all(|r| r.records() == 2_000));
+        assert!(big.iter().all(|r| r.records() == 70_000));
         assert!(index.claim(false).is_none());
         index.release(&small.iter().map(|r| r.id).collect::<Vec<_>>());
         assert!(index.claim(false).is_some());

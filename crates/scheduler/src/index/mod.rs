@@ -30,7 +30,7 @@ use crate::keys::{ChunkKey, GroupKey, PENDING_RUN_PREFIX, RUN_PREFIX, RunKey};
 use crate::types::{Millis, TimerId};
 
 /// Target number of records per stored chunk.
-pub(crate) const CHUNK_RECORDS: usize = 4096;
+pub(crate) const CHUNK_RECORDS: usize = 512;
 /// Runs this small keep their records inside the header (one key per run,
 /// and lookups in them never touch sled).
 pub(crate) const INLINE_RECORDS: usize = 64;
@@ -512,7 +512,8 @@ mod tests {
         apply(&tree, &mut index, 7, records);
         let (lo, hi) = ChunkKey::run_range(7);
         assert!(tree.range(lo..hi).count() >= 2);
-        for id in [0u128, 2047, 2048, 4096, 4100] {
+        let c = CHUNK_RECORDS as u128;
+        for id in [0u128, c / 2 - 1, c / 2, c - 1, c, c + 4] {
             assert_eq!(
                 index
                     .lookup(&tree, id, exists(&tree))
