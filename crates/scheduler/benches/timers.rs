@@ -268,12 +268,17 @@ async fn steady(per_sec: usize, secs: u64) {
     );
 }
 
-fn ten_million_phase(phase: &str, dir: &std::path::Path) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// The two-worker runtime every phase runs on.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("rt");
+        .expect("rt")
+}
+
+fn ten_million_phase(phase: &str, dir: &std::path::Path) {
+    let rt = runtime();
     rt.block_on(async {
         let now = SystemClock.now().0;
         match phase {
@@ -357,11 +362,7 @@ fn main() {
     if only.is_empty() {
         raw_sled(&timers(&mut rng, n, now, DAY_MS));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
+    let rt = runtime();
     rt.block_on(async {
         if only.is_empty() || only == "ours" {
             ours(n).await;
