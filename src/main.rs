@@ -74,6 +74,7 @@ async fn run(mut settings: Settings) -> anyhow::Result<()> {
         None
     };
     let upkeep = tokio::spawn(engine.clone().run_upkeep());
+    let counter_fold = tokio::spawn(engine.clone().run_counter_fold());
     shell.readiness().set_ready();
 
     tracing::info!(
@@ -106,6 +107,7 @@ async fn run(mut settings: Settings) -> anyhow::Result<()> {
         let _ = t.await;
     }
     upkeep.abort();
+    counter_fold.abort();
     if exit == Exit::Restart {
         // The store refuses writes for good; everything acknowledged is
         // already on disk. A fresh process reopens and recovers it.

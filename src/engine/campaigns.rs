@@ -26,6 +26,7 @@ pub struct PutOutcome {
 }
 
 /// Why a PUT was refused.
+#[derive(Debug)]
 pub enum PutError {
     /// The definition is invalid: every problem.
     Invalid(Report),
@@ -37,6 +38,22 @@ impl From<EngineError> for PutError {
     fn from(e: EngineError) -> Self {
         PutError::Engine(e)
     }
+}
+
+/// A campaign as `GET /campaigns/{id}` shows it: the definition plus id,
+/// status, launch instant and stats.
+fn entry_json(entry: &CampaignEntry, counters: &Counters) -> Value {
+    let mut v = entry.record.definition.clone();
+    if let Value::Object(m) = &mut v {
+        m.insert("id".into(), Value::String(entry.record.id.clone()));
+        m.insert(
+            "status".into(),
+            Value::String(entry.status().as_str().into()),
+        );
+        m.insert("launched_at".into(), fmt_opt(entry.launched_at()));
+        m.insert("stats".into(), stats_json(counters));
+    }
+    v
 }
 
 /// The stats answer (API.md `GET /campaigns/{id}/stats`).
@@ -213,34 +230,22 @@ impl Engine {
     /// `GET /campaigns/{id}`: the definition plus status, launch and stats.
     pub fn campaign_json(&self, id: &str) -> Result<Value, EngineError> {
         let entry = self.entry(id)?;
-        self.entry_json(&entry)
-    }
-
-    fn entry_json(&self, entry: &CampaignEntry) -> Result<Value, EngineError> {
-        let mut v = entry.record.definition.clone();
-        if let Value::Object(m) = &mut v {
-            m.insert("id".into(), Value::String(entry.record.id.clone()));
-            m.insert(
-                "status".into(),
-                Value::String(entry.status().as_str().into()),
-            );
-            m.insert("launched_at".into(), fmt_opt(entry.launched_at()));
-            m.insert(
-                "stats".into(),
-                stats_json(&self.campaign_counters(&entry.record.id)?),
-            );
-        }
-        Ok(v)
+        let counters = self.campaign_counters(id)?;
+        Ok(entry_json(&entry, &counters))
     }
 
     /// `GET /campaigns`.
     pub fn campaigns_json(&self) -> Result<Value, EngineError> {
-        let list = self
-            .registry
-            .all()
+        let entries = self.registry.all();
+        let ids: Vec<&str> = entries.iter().map(|e| e.record.id.as_str()).collect();
+        let counters = self.counters_of(&ids)?;
+        let list: Vec<Value> = entries
             .iter()
-            .map(|e| self.entry_json(e))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|e| {
+                let c = counters.get(&e.record.id).cloned().unwrap_or_default();
+                entry_json(e, &c)
+            })
+            .collect();
         Ok(json!({ "campaigns": list }))
     }
 }

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use triggerd_core::Outcome;
 
 use super::{EngineError, EngineInner};
+use crate::store::WriteSet;
 use crate::store::records::Counters;
-use crate::store::{WriteSet, keys};
 
 /// The writes of one or more units, not yet committed.
 #[derive(Default)]
@@ -25,8 +25,8 @@ pub struct Staged {
     pub timers: Vec<(String, DateTime<Utc>, String)>,
     /// Records, written in one atomic batch.
     pub writes: WriteSet,
-    /// Counter deltas by (campaign, stripe).
-    pub counters: HashMap<(String, u16), Counters>,
+    /// Counter deltas by campaign (written as one delta record).
+    pub counters: HashMap<String, Counters>,
     /// Send timers to cancel once the records are written.
     pub cancels: Vec<String>,
     /// Outcomes decided, for the metrics.
@@ -34,10 +34,10 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// Adds counter deltas of a campaign in a stripe.
-    pub fn add_counters(&mut self, campaign_id: &str, stripe: u16, delta: &Counters) {
+    /// Adds counter deltas of a campaign.
+    pub fn add_counters(&mut self, campaign_id: &str, delta: &Counters) {
         self.counters
-            .entry((campaign_id.to_string(), stripe))
+            .entry(campaign_id.to_string())
             .or_default()
             .add(delta);
     }
@@ -45,8 +45,7 @@ impl Staged {
 
 impl EngineInner {
     /// Writes staged units. The caller holds the stripe lock of every user
-    /// staged (which is what keeps the per-stripe counter totals exact).
-    /// Nothing is flushed: the caller decides (R-K1).
+    /// staged. Nothing is flushed: the caller decides (R-K1).
     pub async fn commit_staged(&self, staged: Staged) -> Result<(), EngineError> {
         let Staged {
             timers,
@@ -59,24 +58,9 @@ impl EngineInner {
         if !timers.is_empty() {
             self.timers.schedule(&timers).await?;
         }
-        // 2. records, with the counter totals they lead to
-        let mut totals = Vec::with_capacity(counters.len());
-        for ((campaign_id, stripe), delta) in counters {
-            let mut total = self.counter_total(&campaign_id, stripe)?;
-            total.add(&delta);
-            writes.put(
-                keys::with_seq(
-                    keys::key(keys::kind::STATS, &[&campaign_id]),
-                    u64::from(stripe),
-                ),
-                &total,
-            );
-            totals.push(((campaign_id, stripe), total));
-        }
+        // 2. records, with their counter changes as one delta record
+        self.stage_counter_deltas(counters, &mut writes)?;
         self.store.apply(writes)?;
-        // Only now that the batch is written do the in-memory totals move,
-        // so a failed write (disk full) cannot make them drift from disk.
-        self.set_counter_totals(totals);
         // 3. cancellations
         if !cancels.is_empty() {
             self.timers.cancel(&cancels).await?;

@@ -67,6 +67,28 @@ fn trigger_label(t: &Trigger) -> String {
 }
 
 impl Engine {
+    /// A pair's journal, oldest first: per-entry records of older data
+    /// dirs, then the written-out chunks, then the pair record's tail.
+    pub fn journal(
+        &self,
+        campaign_id: &str,
+        external_id: &str,
+        pair: &PairRecord,
+    ) -> Result<Vec<JournalEntry>, EngineError> {
+        let legacy = keys::prefix(keys::kind::JOURNAL, &[campaign_id, external_id]);
+        let mut journal: Vec<JournalEntry> = self
+            .store
+            .scan::<JournalEntry>(&legacy)
+            .map(|r| r.map(|(_, e)| e))
+            .collect::<Result<_, _>>()?;
+        let chunks = keys::prefix(keys::kind::JOURNAL_CHUNK, &[campaign_id, external_id]);
+        for item in self.store.scan::<Vec<JournalEntry>>(&chunks) {
+            journal.extend(item?.1);
+        }
+        journal.extend(pair.journal_tail.iter().cloned());
+        Ok(journal)
+    }
+
     /// `GET /campaigns/{id}/users/{external_id}/explain`.
     pub fn explain(&self, campaign_id: &str, external_id: &str) -> Result<Value, EngineError> {
         let entry = self
@@ -78,12 +100,7 @@ impl Engine {
             .store
             .get(&keys::pair(campaign_id, external_id))?
             .unwrap_or_default();
-        let prefix = keys::prefix(keys::kind::JOURNAL, &[campaign_id, external_id]);
-        let journal: Vec<JournalEntry> = self
-            .store
-            .scan::<JournalEntry>(&prefix)
-            .map(|r| r.map(|(_, e)| e))
-            .collect::<Result<_, _>>()?;
+        let journal = self.journal(campaign_id, external_id, &pair)?;
         if profile.is_none() && journal.is_empty() {
             return Err(EngineError::NotFound(format!("user {external_id}")));
         }
@@ -271,4 +288,120 @@ fn synthetic_event(triggers: &[Trigger], now: DateTime<Utc>) -> Event {
         _ => EventKind::SessionStart,
     };
     Event::new(kind, now, Source::Sdk)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::ingest::parse_track;
+    use crate::engine::user::{JOURNAL_CHUNK, JOURNAL_CHUNKS_KEPT};
+    use crate::store::WriteSet;
+
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+            .single()
+            .expect("valid")
+    }
+
+    /// An engine with one active campaign `c` triggered by `e`: the first
+    /// event plans a send a week out, every later one is refused because
+    /// the user is not re-eligible — one journal entry per event.
+    async fn engine_with_campaign(dir: &std::path::Path) -> Engine {
+        let engine = crate::engine::test_support::engine(dir, start()).await;
+        let def = json!({"name": "c", "channel": "webhook",
+            "message": {"url": "http://127.0.0.1:9/never", "body": "x"},
+            "triggers": [{"type": "custom_event", "name": "e"}],
+            "delay": {"type": "after", "duration": "7d"},
+            "schedule": {"start": "2020-01-01T00:00:00Z"}});
+        engine.put_campaign("c", &def).expect("stored");
+        engine.launch_campaign("c").await.expect("launched");
+        engine
+    }
+
+    async fn events(engine: &Engine, n: usize) {
+        for i in 0..n {
+            let at = start() + Duration::seconds(i as i64);
+            let body = json!({"events": [{"external_id": "u1", "name": "e"}]});
+            let batch = parse_track(&body, at, Source::Rest).expect("valid");
+            engine
+                .ingest(batch, at, Source::Rest)
+                .await
+                .expect("ingests");
+        }
+    }
+
+    fn timeline(engine: &Engine) -> Vec<Value> {
+        let v = engine.explain("c", "u1").expect("explains");
+        v["timeline"].as_array().expect("timeline").clone()
+    }
+
+    #[tokio::test]
+    async fn r_y1_journal_reads_in_order_across_chunk_boundaries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine_with_campaign(dir.path()).await;
+        let n = JOURNAL_CHUNK * 2 + 3;
+        events(&engine, n).await;
+        let t = timeline(&engine);
+        assert_eq!(t.len(), n, "every decision journaled");
+        assert_eq!(t[0]["outcome"], "scheduled");
+        assert!(t[1..].iter().all(|e| e["outcome"] != "scheduled"));
+        let ats: Vec<&str> = t.iter().map(|e| e["at"].as_str().expect("at")).collect();
+        assert!(ats.windows(2).all(|w| w[0] < w[1]), "oldest first: {ats:?}");
+        let pair: PairRecord = engine
+            .store
+            .get(&keys::pair("c", "u1"))
+            .expect("reads")
+            .expect("stored");
+        assert_eq!(pair.journal_chunks, 2);
+        assert_eq!(pair.journal_tail.len(), 3, "the newest entries stay inline");
+    }
+
+    #[tokio::test]
+    async fn r_y1_journal_is_bounded_per_pair_keeping_the_newest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine_with_campaign(dir.path()).await;
+        let n = JOURNAL_CHUNK * (JOURNAL_CHUNKS_KEPT as usize + 3) + 5;
+        events(&engine, n).await;
+        let t = timeline(&engine);
+        assert_eq!(t.len(), JOURNAL_CHUNK * JOURNAL_CHUNKS_KEPT as usize + 5);
+        let newest = (start() + Duration::seconds(n as i64 - 1)).timestamp();
+        let last = t.last().expect("entries")["at"].as_str().expect("at");
+        assert_eq!(
+            DateTime::parse_from_rfc3339(last)
+                .expect("rfc3339")
+                .timestamp(),
+            newest
+        );
+        let chunks = engine
+            .store
+            .scan_keys(&keys::prefix(keys::kind::JOURNAL_CHUNK, &["c", "u1"]))
+            .count();
+        assert_eq!(chunks as u64, JOURNAL_CHUNKS_KEPT);
+    }
+
+    #[tokio::test]
+    async fn r_y1_per_entry_journal_of_older_data_dirs_is_still_shown_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine_with_campaign(dir.path()).await;
+        let old = JournalEntry {
+            at: start() - Duration::days(3),
+            outcome: Outcome::NotInSegment,
+            send_id: None,
+            due: None,
+            event: Some("custom_event e".into()),
+            time_zone: None,
+            detail: "written by an older daemon".into(),
+        };
+        let mut w = WriteSet::new();
+        w.put(keys::journal("c", "u1", 0), &old);
+        engine.store.apply(w).expect("applies");
+        events(&engine, JOURNAL_CHUNK + 1).await;
+        let t = timeline(&engine);
+        assert_eq!(t.len(), JOURNAL_CHUNK + 2);
+        assert_eq!(t[0]["detail"], "written by an older daemon");
+        assert_eq!(t[1]["outcome"], "scheduled");
+    }
 }

@@ -438,22 +438,8 @@ mod tests {
         assert_eq!(e.time, now());
     }
 
-    /// A daemon's engine on a temp data dir with the test clock.
     async fn engine(dir: &std::path::Path) -> crate::engine::Engine {
-        let flags = crate::config::Layer {
-            data_dir: Some(dir.to_path_buf()),
-            clock: Some(crate::config::ClockMode::Manual),
-            clock_start: Some(now()),
-            ..Default::default()
-        };
-        let settings = crate::config::Settings::merge(
-            flags,
-            crate::config::Layer::default(),
-            crate::config::FileConfig::default(),
-            None,
-        )
-        .expect("settings");
-        crate::daemon::open(&settings).await.expect("opens").engine
+        crate::engine::test_support::engine(dir, now()).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,12 +17,14 @@ pub mod fire;
 pub mod ingest;
 pub mod registry;
 pub mod sdk;
+pub mod stats;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod timers;
 pub mod tracking;
 pub mod user;
 pub mod users;
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -30,12 +32,11 @@ use parking_lot::{Mutex, RwLock};
 use triggerd_core::freqcap::CapRules;
 
 use crate::clock::Clock;
-use crate::store::records::Counters;
 use crate::store::{Store, StoreError, keys};
 pub use registry::{CampaignEntry, Registry};
 pub use timers::Timers;
 
-/// Number of user stripes (per-user ordering locks and stats shards).
+/// Number of user stripes (per-user ordering locks).
 pub const STRIPES: u16 = 64;
 
 /// Engine failures.
@@ -92,7 +93,8 @@ pub struct EngineInner {
     /// Settings.
     pub settings: EngineSettings,
     stripes: Vec<tokio::sync::Mutex<()>>,
-    stats: Mutex<HashMap<(String, u16), Counters>>,
+    /// Held by the counter fold and by counter reads (see [`stats`]).
+    stats_fold: Mutex<()>,
 }
 
 /// The engine handle (cheap to clone).
@@ -148,13 +150,17 @@ impl Engine {
             clock,
             settings,
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
-            stats: Mutex::new(HashMap::new()),
+            stats_fold: Mutex::new(()),
             store,
         };
         let engine = Engine {
             inner: Arc::new(inner),
         };
         engine.load_campaigns()?;
+        let folded = engine.fold_counters()?;
+        if folded > 0 {
+            tracing::debug!(folded, "counter deltas folded at startup");
+        }
         if let Some(caps) = engine
             .store
             .get::<CapRules>(&keys::key(keys::kind::META, &["frequency_caps"]))?
@@ -210,44 +216,6 @@ impl EngineInner {
     /// random pages, which keeps sled's working set small under load.
     pub fn new_send_id(&self) -> String {
         time_ordered_id(self.clock.now().timestamp_millis(), rand::random::<u128>())
-    }
-
-    /// The stored total of (campaign, stripe), cached in memory. Only the
-    /// stripe's lock holder reads it to write a new total, so totals never
-    /// race.
-    pub fn counter_total(&self, campaign_id: &str, stripe: u16) -> Result<Counters, EngineError> {
-        let key = (campaign_id.to_string(), stripe);
-        if let Some(c) = self.stats.lock().get(&key) {
-            return Ok(c.clone());
-        }
-        let stored: Counters = self
-            .store
-            .get(&keys::with_seq(
-                keys::key(keys::kind::STATS, &[campaign_id]),
-                u64::from(stripe),
-            ))?
-            .unwrap_or_default();
-        self.stats.lock().insert(key, stored.clone());
-        Ok(stored)
-    }
-
-    /// Records totals that were just written.
-    pub fn set_counter_totals(&self, totals: Vec<((String, u16), Counters)>) {
-        let mut stats = self.stats.lock();
-        for (key, total) in totals {
-            stats.insert(key, total);
-        }
-    }
-
-    /// The counters of a campaign, summed over stripes.
-    pub fn campaign_counters(&self, campaign_id: &str) -> Result<Counters, EngineError> {
-        let mut sum = Counters::default();
-        let prefix = keys::prefix(keys::kind::STATS, &[campaign_id]);
-        for item in self.store.scan::<Counters>(&prefix) {
-            let (_, c) = item?;
-            sum.add(&c);
-        }
-        Ok(sum)
     }
 }
 

@@ -28,8 +28,13 @@ use crate::store::records::{
     Counters, JournalEntry, OutboxRecord, PairRecord, SendRecord, SendState,
 };
 
-/// Journal entries kept per (campaign, user) pair; older ones are dropped.
-pub const JOURNAL_KEPT: u64 = 100;
+/// Journal entries per chunk: the newest entries (fewer than this) live in
+/// the pair record, which is written with every decision anyway; a full
+/// tail is written out as one chunk record.
+pub const JOURNAL_CHUNK: usize = 8;
+/// Chunks kept per (campaign, user) pair; older ones are dropped, so a
+/// pair keeps its last 96 to 103 decisions.
+pub const JOURNAL_CHUNKS_KEPT: u64 = 12;
 /// How many generations of produced events one input may cause (campaign A
 /// triggers B triggers C …); deeper chains are cut and logged.
 const MAX_GENERATIONS: usize = 8;
@@ -678,11 +683,14 @@ impl<'e> UserTx<'e> {
         for entry in self.eng.registry.all() {
             let cid = &entry.record.id;
             w.remove(keys::pair(cid, &self.external_id));
-            for k in self.eng.store.scan_keys(&keys::prefix(
-                keys::kind::JOURNAL,
-                &[cid, &self.external_id],
-            )) {
-                w.remove(k?.to_vec());
+            for kind in [keys::kind::JOURNAL, keys::kind::JOURNAL_CHUNK] {
+                for k in self
+                    .eng
+                    .store
+                    .scan_keys(&keys::prefix(kind, &[cid, &self.external_id]))
+                {
+                    w.remove(k?.to_vec());
+                }
             }
         }
         Ok(())
@@ -712,13 +720,24 @@ impl<'e> UserTx<'e> {
             self.index_writes(&mut w);
             w.put(keys::profile(&self.external_id), &self.profile);
         }
+        let external_id = self.external_id.clone();
         for (cid, entry) in std::mem::take(&mut self.journal) {
             let pair = self.pair_mut(&cid)?;
-            let seq = pair.journal_seq;
-            pair.journal_seq += 1;
-            w.put(keys::journal(&cid, &self.external_id, seq), &entry);
-            if seq >= JOURNAL_KEPT {
-                w.remove(keys::journal(&cid, &self.external_id, seq - JOURNAL_KEPT));
+            pair.journal_tail.push(entry);
+            if pair.journal_tail.len() >= JOURNAL_CHUNK {
+                let chunk = pair.journal_chunks;
+                pair.journal_chunks += 1;
+                w.put(
+                    keys::journal_chunk(&cid, &external_id, chunk),
+                    &std::mem::take(&mut pair.journal_tail),
+                );
+                if chunk >= JOURNAL_CHUNKS_KEPT {
+                    w.remove(keys::journal_chunk(
+                        &cid,
+                        &external_id,
+                        chunk - JOURNAL_CHUNKS_KEPT,
+                    ));
+                }
             }
         }
         for cid in &self.dirty_pairs {
@@ -729,9 +748,8 @@ impl<'e> UserTx<'e> {
         for s in self.sends.values() {
             w.put(keys::send(&s.send_id), s);
         }
-        let stripe = self.eng.stripe_of(&self.external_id);
         for (cid, delta) in &self.counters {
-            staged.add_counters(cid, stripe, delta);
+            staged.add_counters(cid, delta);
         }
         staged.writes.append(w);
         staged.cancels.append(&mut self.timers_cancel);

@@ -23,6 +23,10 @@ pub mod kind {
     pub const SEND: u8 = b's';
     /// `j` + campaign_id + 0 + external_id + 0 + seq(u64) → JournalEntry.
     pub const JOURNAL: u8 = b'j';
+    /// `J` + campaign_id + 0 + external_id + 0 + chunk(u64) →
+    /// Vec<JournalEntry>: a full chunk of a pair's journal (the newest
+    /// entries live in the pair record until they fill one).
+    pub const JOURNAL_CHUNK: u8 = b'J';
     /// `o` + seq(u64) → OutboxRecord.
     pub const OUTBOX: u8 = b'o';
     /// `O` + send_id → seq(u64): the outbox cursor of a send.
@@ -31,8 +35,12 @@ pub mod kind {
     pub const IN_APP: u8 = b'i';
     /// `k` + external_id + 0 + send_id → ContentCard.
     pub const CARD: u8 = b'k';
-    /// `x` + campaign_id + 0 + stripe(u16) → Counters.
+    /// `x` + campaign_id + 0 + u64 → Counters: the folded total (0; older
+    /// data dirs also hold one total per user stripe 1–63).
     pub const STATS: u8 = b'x';
+    /// `X` + seq(u64) → StatsDelta: one commit's counter changes, not
+    /// folded into the totals yet.
+    pub const STATS_DELTA: u8 = b'X';
     /// `d` + idempotency key → stored answer.
     pub const IDEMPOTENCY: u8 = b'd';
     /// `l` + short code → ShortLink.
@@ -101,9 +109,21 @@ pub fn journal(campaign_id: &str, external_id: &str, seq: u64) -> Vec<u8> {
     with_seq(key(kind::JOURNAL, &[campaign_id, external_id]), seq)
 }
 
+/// Journal chunk key.
+pub fn journal_chunk(campaign_id: &str, external_id: &str, chunk: u64) -> Vec<u8> {
+    with_seq(key(kind::JOURNAL_CHUNK, &[campaign_id, external_id]), chunk)
+}
+
 /// Outbox entry key.
 pub fn outbox(seq: u64) -> Vec<u8> {
     let mut k = vec![kind::OUTBOX];
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Counter delta key.
+pub fn stats_delta(seq: u64) -> Vec<u8> {
+    let mut k = vec![kind::STATS_DELTA];
     k.extend_from_slice(&seq.to_be_bytes());
     k
 }

@@ -38,9 +38,17 @@ pub struct PairRecord {
     /// Receipts ever.
     #[serde(default)]
     pub receipts: u64,
-    /// Next journal sequence number.
+    /// Next per-entry journal key of data dirs written before journal
+    /// chunks (those entries stay readable; none are written any more).
     #[serde(default)]
     pub journal_seq: u64,
+    /// The newest journal entries, kept in the pair record itself until
+    /// they fill a chunk (one write per decision instead of two).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal_tail: Vec<JournalEntry>,
+    /// Journal chunks written so far (the next chunk's number).
+    #[serde(default)]
+    pub journal_chunks: u64,
 }
 
 /// Where a send is in its life.
@@ -176,7 +184,8 @@ pub struct ContentCard {
     pub dismissed: bool,
 }
 
-/// Per-campaign counters (R-Y2), stored per stripe and summed on read.
+/// Per-campaign counters (R-Y2): folded totals plus outstanding deltas
+/// (see `engine::stats`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     /// Triggers that planned a send.
@@ -215,6 +224,10 @@ impl Counters {
         *self.outcomes.entry(o.as_str().to_string()).or_default() += 1;
     }
 }
+
+/// The counter changes of one commit by campaign, until folded into the
+/// campaigns' totals (see `engine::stats`).
+pub type StatsDelta = BTreeMap<String, Counters>;
 
 /// A short link of an SMS (R-P3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,24 @@
+//! Helpers for the engine's unit tests: a real engine (store, timers,
+//! gateway) on a temp data dir with the manual clock.
+
+use chrono::{DateTime, Utc};
+
+use super::Engine;
+
+/// Opens a daemon's engine on `dir` with the manual clock at `start`.
+pub async fn engine(dir: &std::path::Path, start: DateTime<Utc>) -> Engine {
+    let flags = crate::config::Layer {
+        data_dir: Some(dir.to_path_buf()),
+        clock: Some(crate::config::ClockMode::Manual),
+        clock_start: Some(start),
+        ..Default::default()
+    };
+    let settings = crate::config::Settings::merge(
+        flags,
+        crate::config::Layer::default(),
+        crate::config::FileConfig::default(),
+        None,
+    )
+    .expect("settings");
+    crate::daemon::open(&settings).await.expect("opens").engine
+}
