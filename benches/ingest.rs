@@ -95,11 +95,12 @@ fn batch(seq: u64, users: u64) -> Value {
     json!({ "events": events })
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
+/// The `p` quantile of latencies sorted ascending.
+fn pct(sorted: &[(f64, f64)], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].1
 }
 
 /// Posts batches for `PHASE`; `pace` = batches per second for all clients (None: as fast as possible).
@@ -108,7 +109,7 @@ async fn phase(
     base: &str,
     users: u64,
     pace: Option<f64>,
-) -> (f64, Vec<f64>) {
+) -> (f64, Vec<(f64, f64)>) {
     let seq = Arc::new(AtomicU64::new(0));
     let acked = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -140,19 +141,33 @@ async fn phase(
                     && r.status() == 201
                 {
                     acked.fetch_add(BATCH as u64, Ordering::Relaxed);
-                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    lat.push((
+                        t.duration_since(start).as_secs_f64(),
+                        t.elapsed().as_secs_f64() * 1000.0,
+                    ));
                 }
             }
             lat
         }));
     }
-    let mut all = Vec::new();
+    let mut all: Vec<(f64, f64)> = Vec::new();
     for t in tasks {
         all.extend(t.await.expect("client task"));
     }
     let rate = acked.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
-    all.sort_by(|a, b| a.total_cmp(b));
+    all.sort_by(|a, b| a.1.total_cmp(&b.1));
     (rate, all)
+}
+
+/// Where in the phase the slowest requests started (seconds from its
+/// start): stalls show up as clusters.
+fn slowest(lat: &[(f64, f64)]) -> String {
+    lat.iter()
+        .rev()
+        .take(8)
+        .map(|(at, ms)| format!("{ms:.0} ms @ {at:.1} s"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[tokio::main]
@@ -211,6 +226,7 @@ async fn main() {
         pct(&lat2, 0.99),
         pct(&lat2, 1.0)
     );
+    println!("  slowest: {}", slowest(&lat2));
     println!("  daemon RSS after load: {:.0} MB", rss_mb(child.id()));
 
     // Scale: one pending send per user.

@@ -198,13 +198,21 @@ impl Engine {
         Ok(())
     }
 
+    /// Ends every pending send of a campaign. Pairs are stored by user
+    /// (next to the profile, for ingest), so this walks every user's keys
+    /// and reads only this campaign's pairs: a rare administrative step.
     async fn end_pending_of_campaign(&self, id: &str, why: &str) -> Result<(), EngineError> {
-        let prefix = keys::prefix(keys::kind::PAIR, &[id]);
         let mut users = Vec::new();
-        for item in self.store.scan::<PairRecord>(&prefix) {
-            let (k, pair) = item?;
-            if !pair.state.pending.is_empty() {
-                users.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+        for key in self.store.scan_keys(&[keys::kind::PROFILE]) {
+            let key = key?;
+            let Some((user, campaign)) = keys::split_pair(&key) else {
+                continue;
+            };
+            if campaign == id
+                && let Some(pair) = self.store.get::<PairRecord>(&key)?
+                && !pair.state.pending.is_empty()
+            {
+                users.push(user.to_string());
             }
         }
         for user in users {

@@ -680,9 +680,15 @@ impl<'e> UserTx<'e> {
                 w.remove(k?.to_vec());
             }
         }
+        for k in self
+            .eng
+            .store
+            .scan_keys(&keys::user_pairs(&self.external_id))
+        {
+            w.remove(k?.to_vec());
+        }
         for entry in self.eng.registry.all() {
             let cid = &entry.record.id;
-            w.remove(keys::pair(cid, &self.external_id));
             for kind in [keys::kind::JOURNAL, keys::kind::JOURNAL_CHUNK] {
                 for k in self
                     .eng

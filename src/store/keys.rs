@@ -9,7 +9,10 @@
 
 /// Record kinds (the first key byte).
 pub mod kind {
-    /// `p` + external_id → Profile.
+    /// `p` + external_id → Profile, and `p` + external_id + 0 +
+    /// campaign_id → PairRecord: a user's pair states sort right after
+    /// the profile, so the leaf that ingest reads the profile from usually
+    /// holds the pairs too.
     pub const PROFILE: u8 = b'p';
     /// `e` + email + 0 + external_id → () (profiles by email).
     pub const BY_EMAIL: u8 = b'e';
@@ -17,8 +20,10 @@ pub mod kind {
     pub const BY_PHONE: u8 = b'h';
     /// `c` + campaign_id → CampaignRecord.
     pub const CAMPAIGN: u8 = b'c';
-    /// `a` + campaign_id + 0 + external_id → PairRecord.
-    pub const PAIR: u8 = b'a';
+    /// `a` + campaign_id + 0 + external_id → PairRecord, in data dirs
+    /// written before pairs moved next to profiles (moved when the store
+    /// opens, see `store::migrate`).
+    pub const LEGACY_PAIR: u8 = b'a';
     /// `s` + send_id → SendRecord.
     pub const SEND: u8 = b's';
     /// `j` + campaign_id + 0 + external_id + 0 + seq(u64) → JournalEntry.
@@ -94,9 +99,24 @@ pub fn campaign(id: &str) -> Vec<u8> {
     key(kind::CAMPAIGN, &[id])
 }
 
-/// (campaign, user) pair key.
+/// (campaign, user) pair key, next to the user's profile.
 pub fn pair(campaign_id: &str, external_id: &str) -> Vec<u8> {
-    key(kind::PAIR, &[campaign_id, external_id])
+    key(kind::PROFILE, &[external_id, campaign_id])
+}
+
+/// The prefix of every pair of a user (not the profile itself).
+pub fn user_pairs(external_id: &str) -> Vec<u8> {
+    prefix(kind::PROFILE, &[external_id])
+}
+
+/// (external_id, campaign_id) of a pair key; `None` for a profile key or
+/// any other kind.
+pub fn split_pair(k: &[u8]) -> Option<(&str, &str)> {
+    let rest = k.strip_prefix(&[kind::PROFILE])?;
+    let sep = rest.iter().position(|&b| b == 0)?;
+    let user = std::str::from_utf8(&rest[..sep]).ok()?;
+    let campaign = std::str::from_utf8(&rest[sep + 1..]).ok()?;
+    Some((user, campaign))
 }
 
 /// Send key.
@@ -145,9 +165,20 @@ mod tests {
 
     #[test]
     fn prefixes_do_not_leak_into_longer_ids() {
-        let p = prefix(kind::PAIR, &["c1"]);
+        let p = user_pairs("u1");
         assert!(pair("c1", "u1").starts_with(&p));
-        assert!(!pair("c10", "u1").starts_with(&p));
+        assert!(!pair("c1", "u10").starts_with(&p));
+        assert!(!profile("u1").starts_with(&p), "the profile is not a pair");
+    }
+
+    #[test]
+    fn a_users_pairs_sort_right_after_the_profile_and_split_back() {
+        let (profile_key, pair_key) = (profile("u1"), pair("c1", "u1"));
+        assert!(profile_key < pair_key);
+        assert!(pair_key < profile("u10"), "before the next user's profile");
+        assert_eq!(split_pair(&pair_key), Some(("u1", "c1")));
+        assert_eq!(split_pair(&profile_key), None);
+        assert_eq!(split_pair(&campaign("c1")), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod codec;
 pub mod keys;
+pub mod migrate;
 pub mod profile;
 pub mod records;
 
@@ -115,6 +116,7 @@ impl Store {
     /// Wraps an already open database.
     pub fn from_db(db: sled::Db) -> Result<Store> {
         let data = db.open_tree("data")?;
+        migrate::run(&data)?;
         let group = triggerd_scheduler::GroupCommit::new(db.clone());
         Ok(Store { db, data, group })
     }
