@@ -8,6 +8,7 @@
 //! assembly and recovery ([`daemon`]) and the offline campaign linter
 //! ([`lint`]).
 
+pub mod allocator;
 pub mod api;
 pub mod cli;
 pub mod clock;

@@ -13,7 +13,8 @@ use triggerd::config::{self, Layer, Settings};
 /// mimalloc instead of glibc malloc: the ingest path allocates many small,
 /// short-lived buffers (JSON values, sled keys and nodes) across threads,
 /// where glibc's arenas spent about a fifth of the daemon's CPU (measured
-/// with `perf` under `cargo bench --bench ingest`).
+/// with `perf` under `cargo bench --bench ingest`). Its settings:
+/// `triggerd::allocator`.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -24,13 +25,16 @@ fn main() -> ExitCode {
             let code = triggerd::lint::run(&args.files);
             ExitCode::from(u8::try_from(code).unwrap_or(2))
         }
-        Command::Serve(args) => match serve(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("triggerd: {error:#}");
-                ExitCode::FAILURE
+        Command::Serve(args) => {
+            triggerd::allocator::apply_defaults();
+            match serve(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("triggerd: {error:#}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
     }
 }
 

@@ -79,6 +79,11 @@ pub fn probe_space(dir: &Path) -> std::io::Result<()> {
 /// Replaces this process with a fresh run of the same binary and
 /// arguments (same pid, same environment). Returns only on failure.
 pub fn reexec() -> std::io::Error {
+    reexec_with(&[])
+}
+
+/// [`reexec`] with `extra` variables added to the environment.
+pub fn reexec_with(extra: &[(&str, &str)]) -> std::io::Error {
     use std::os::unix::process::CommandExt;
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
@@ -86,6 +91,7 @@ pub fn reexec() -> std::io::Error {
     };
     std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
+        .envs(extra.iter().copied())
         .exec()
 }
 

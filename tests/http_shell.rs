@@ -49,7 +49,7 @@ impl Daemon {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (name, _) in std::env::vars() {
-            if name.starts_with("TRIGGERD_") {
+            if name.starts_with("TRIGGERD_") || name.starts_with("MIMALLOC_") {
                 command.env_remove(name);
             }
         }
@@ -701,4 +701,29 @@ async fn api_overload_sheds_with_429_instead_of_queueing() {
         StatusCode::OK,
         "ready once recovery says so"
     );
+}
+
+/// `triggerd::allocator`: `serve` runs with mimalloc's purge delay at
+/// 100 ms (it re-executes itself once to set it) unless the environment
+/// chose a value, which wins.
+#[test]
+fn serve_runs_with_the_allocator_default_unless_the_environment_sets_it() {
+    for (envs, expected) in [
+        (vec![], "MIMALLOC_PURGE_DELAY=100"),
+        (
+            vec![("MIMALLOC_PURGE_DELAY", "7")],
+            "MIMALLOC_PURGE_DELAY=7",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let daemon = Daemon::start(&dir.path().join("data"), &[], &envs);
+        let environ =
+            std::fs::read(format!("/proc/{}/environ", daemon.child.id())).expect("environ");
+        let settings: Vec<String> = environ
+            .split(|b| *b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .filter(|v| v.starts_with("MIMALLOC_"))
+            .collect();
+        assert_eq!(settings, vec![expected.to_string()]);
+    }
 }
