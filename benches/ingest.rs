@@ -7,8 +7,9 @@
 //!    events/s and latency percentiles;
 //! 2. half rate: the same load paced at half the measured throughput;
 //!    latency percentiles (target p99 ≤ 25 ms);
-//! 3. scale: `TRIGGERD_BENCH_USERS` users (default 200,000) each with one
-//!    pending send; daemon RSS; restart to `/readyz`.
+//! 3. scale, on a fresh data dir: `TRIGGERD_BENCH_USERS` users (default
+//!    1,000,000) each with one pending send; daemon RSS; two restarts to
+//!    `/readyz`.
 //!
 //! Run with `cargo bench --bench ingest` (or `make bench`). Loopback only,
 //! bounded in time and count.
@@ -170,22 +171,9 @@ fn slowest(lat: &[(f64, f64)]) -> String {
         .join(", ")
 }
 
-#[tokio::main]
-async fn main() {
-    // `cargo bench` passes `--bench`; test runners that list or smoke-run
-    // bench targets (`cargo test --all-targets`, nextest) get nothing to run.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONNS)
-        .build()
-        .expect("client");
-    let mut child = start(dir.path(), port);
-    wait_ready(&http, &base).await;
+/// Puts and launches the `CAMPAIGNS` campaigns: campaign `c{i}` plans a
+/// send a week out for every `ev{i}` event.
+async fn launch_campaigns(http: &reqwest::Client, base: &str) {
     for i in 0..CAMPAIGNS {
         let def = json!({"name": format!("c{i}"), "channel": "webhook",
             "message": {"url": "http://127.0.0.1:9/never", "body": "{{ event_properties.${value} }}"},
@@ -205,6 +193,25 @@ async fn main() {
             .await
             .expect("launch");
     }
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; test runners that list or smoke-run
+    // bench targets (`cargo test --all-targets`, nextest) get nothing to run.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNS)
+        .build()
+        .expect("client");
+    let mut child = start(dir.path(), port);
+    wait_ready(&http, &base).await;
+    launch_campaigns(&http, &base).await;
     let users = 100_000;
     let (rate, lat) = phase(&http, &base, users, None).await;
     println!(
@@ -233,12 +240,20 @@ async fn main() {
     let scale: u64 = std::env::var("TRIGGERD_BENCH_USERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+        .unwrap_or(1_000_000);
+    let _ = child.kill();
+    let _ = child.wait();
     if scale == 0 {
-        let _ = child.kill();
-        let _ = child.wait();
         return;
     }
+    // On a fresh data dir, so the size is exactly `scale` users with one
+    // pending send each (the phases above leave 100,000 more users and
+    // their sends behind).
+    drop(dir);
+    let dir = tempfile::tempdir().expect("tempdir");
+    child = start(dir.path(), port);
+    wait_ready(&http, &base).await;
+    launch_campaigns(&http, &base).await;
     let t0 = Instant::now();
     let mut posted = 0u64;
     let mut set = tokio::task::JoinSet::new();
@@ -268,7 +283,7 @@ async fn main() {
     }
     while set.join_next().await.is_some() {}
     println!(
-        "scale: {scale} more users with one pending send each, loaded in {:.1} s",
+        "scale: {scale} users with one pending send each (fresh data dir), loaded in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
     println!("  daemon RSS: {:.0} MB", rss_mb(child.id()));
