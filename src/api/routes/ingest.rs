@@ -54,7 +54,7 @@ pub async fn track(
             .get::<StoredAnswer>(key)
             .map_err(|e| engine_error(e.into()))?
     {
-        return Ok(replay(prev));
+        return replay(&st, prev).await;
     }
     let now = st.engine.clock.now();
     let batch = parse_track(&body, now, Source::Rest).map_err(engine_error)?;
@@ -81,13 +81,53 @@ pub async fn track(
                     "the stored answer of this Idempotency-Key is unreadable: {e}"
                 )))
             })?;
-            Ok(replay(prev))
+            replay(&st, prev).await
         }
     }
 }
 
-/// The stored first answer of an idempotent request.
-fn replay(prev: StoredAnswer) -> Response {
+/// The stored first answer of an idempotent request, once it is durable.
+///
+/// The stored answer is visible as soon as its batch is applied, before
+/// the flush that makes it durable: a retry can read it while the first
+/// attempt still waits for that flush, or after the flush failed (disk
+/// full: sled keeps the unflushed batch in memory until the daemon
+/// restarts, and a restart loses it). Replaying then would acknowledge
+/// something a crash can lose, so the replay waits for a flush of its own
+/// (shared with concurrent requests) and answers 503 when that fails
+/// (R-K1; found by the drill's disk-full step).
+async fn replay(st: &AppState, prev: StoredAnswer) -> ApiResult<Response> {
+    st.engine.commit_point().await.map_err(engine_error)?;
     let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::CREATED);
-    (status, axum::Json(prev.body)).into_response()
+    Ok((status, axum::Json(prev.body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn r_k1_a_replayed_answer_is_flushed_before_it_is_sent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let start = chrono::DateTime::parse_from_rfc3339("2026-01-05T10:00:00Z")
+            .expect("valid")
+            .to_utc();
+        let engine = crate::engine::test_support::engine(dir.path(), start).await;
+        let st = AppState {
+            engine: engine.clone(),
+            twilio_auth_token: None,
+            public_url: "http://127.0.0.1:8080".into(),
+        };
+        let before = engine.store.group().flush_count();
+        let answer = StoredAnswer {
+            status: 201,
+            body: serde_json::json!({"message": "success"}),
+        };
+        let response = replay(&st, answer).await.expect("replays");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert!(
+            engine.store.group().flush_count() > before,
+            "the replay waited for a flush of its own"
+        );
+    }
 }
