@@ -404,4 +404,41 @@ mod tests {
         assert_eq!(t[0]["detail"], "written by an older daemon");
         assert_eq!(t[1]["outcome"], "scheduled");
     }
+
+    #[tokio::test]
+    async fn r_k3_a_send_as_planned_is_rebuilt_from_its_pair_without_a_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine_with_campaign(dir.path()).await;
+        events(&engine, 1).await;
+        let pair: PairRecord = engine
+            .store
+            .get(&keys::pair("c", "u1"))
+            .expect("reads")
+            .expect("stored");
+        let pending = pair
+            .state
+            .pending
+            .first()
+            .expect("one pending send")
+            .clone();
+        assert!(
+            !engine
+                .store
+                .contains(&keys::send(&pending.send_id))
+                .expect("reads"),
+            "no record of its own while as planned"
+        );
+        let mut tx = crate::engine::user::UserTx::load(&engine, "u1", start()).expect("loads");
+        let send = tx.send(&pending.send_id).expect("reads").expect("rebuilt");
+        assert_eq!(send.campaign_id, "c");
+        assert_eq!(send.external_id, "u1");
+        assert_eq!(send.due, pending.due);
+        assert_eq!(send.due, start() + Duration::days(7));
+        assert!(send.is_as_planned());
+        assert!(
+            tx.send("0123456789abcdef0123456789abcdef")
+                .expect("reads")
+                .is_none()
+        );
+    }
 }

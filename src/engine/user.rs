@@ -151,12 +151,60 @@ impl<'e> UserTx<'e> {
         Ok(rec)
     }
 
-    /// A send of this user: from this unit if changed, else from the store.
+    /// A send of this user: from this unit if changed, else its stored
+    /// record, else (a send still as planned has no record of its own)
+    /// rebuilt from the pending entry of its pair.
     pub fn send(&mut self, send_id: &str) -> Result<Option<SendRecord>, EngineError> {
         if let Some(s) = self.sends.get(send_id) {
             return Ok(Some(s.clone()));
         }
-        Ok(self.eng.store.get(&keys::send(send_id))?)
+        if let Some(s) = self.eng.store.get(&keys::send(send_id))? {
+            return Ok(Some(s));
+        }
+        self.planned_send(send_id)
+    }
+
+    /// A pending send without a record of its own, from the pairs of this
+    /// unit (authoritative for the campaigns they cover) or else the
+    /// user's stored pairs (next to the profile, so usually one leaf).
+    fn planned_send(&self, send_id: &str) -> Result<Option<SendRecord>, EngineError> {
+        let find = |pair: &PairRecord| {
+            pair.state
+                .pending
+                .iter()
+                .find(|p| p.send_id == send_id)
+                .cloned()
+        };
+        for (campaign_id, pair) in &self.pairs {
+            if let Some(p) = find(pair) {
+                return Ok(Some(SendRecord::planned(
+                    campaign_id,
+                    &self.external_id,
+                    &p,
+                )));
+            }
+        }
+        for item in self
+            .eng
+            .store
+            .scan::<PairRecord>(&keys::user_pairs(&self.external_id))
+        {
+            let (key, pair) = item?;
+            let Some((_, campaign_id)) = keys::split_pair(&key) else {
+                continue;
+            };
+            if self.pairs.contains_key(campaign_id) {
+                continue;
+            }
+            if let Some(p) = find(&pair) {
+                return Ok(Some(SendRecord::planned(
+                    campaign_id,
+                    &self.external_id,
+                    &p,
+                )));
+            }
+        }
+        Ok(None)
     }
 
     fn counters(&mut self, campaign_id: &str) -> &mut Counters {
@@ -751,7 +799,7 @@ impl<'e> UserTx<'e> {
                 w.put(keys::pair(cid, &self.external_id), p);
             }
         }
-        for s in self.sends.values() {
+        for s in self.sends.values().filter(|s| !s.is_as_planned()) {
             w.put(keys::send(&s.send_id), s);
         }
         for (cid, delta) in &self.counters {

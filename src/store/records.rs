@@ -97,6 +97,36 @@ pub struct SendRecord {
 }
 
 impl SendRecord {
+    /// A send as planned, rebuilt from its pair's pending entry: a send
+    /// gets a record of its own only once it leaves that state (see
+    /// [`SendRecord::is_as_planned`]).
+    pub fn planned(campaign_id: &str, external_id: &str, pending: &PendingSend) -> SendRecord {
+        SendRecord {
+            send_id: pending.send_id.clone(),
+            campaign_id: campaign_id.to_string(),
+            external_id: external_id.to_string(),
+            trigger_time: pending.trigger_time,
+            due: pending.due,
+            planned_due: pending.due,
+            trigger_properties: pending.trigger_properties.clone(),
+            state: SendState::Pending,
+            attempts: 0,
+            first_attempt_at: None,
+        }
+    }
+
+    /// True while the send is exactly what its pair's pending entry says
+    /// (pending, never attempted, due where first planned): such a send is
+    /// not written on its own, [`SendRecord::planned`] rebuilds it. Not
+    /// writing it saves one sled write (and most leaf splits) per planned
+    /// send on ingest, about a quarter of the throughput.
+    pub fn is_as_planned(&self) -> bool {
+        self.state == SendState::Pending
+            && self.attempts == 0
+            && self.first_attempt_at.is_none()
+            && self.due == self.planned_due
+    }
+
     /// The pending view the rules read.
     pub fn pending(&self) -> PendingSend {
         PendingSend {
