@@ -292,7 +292,7 @@ fn synthetic_event(triggers: &[Trigger], now: DateTime<Utc>) -> Event {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{Duration, TimeZone};
+    use chrono::Duration;
     use serde_json::json;
 
     use super::*;
@@ -300,11 +300,7 @@ mod tests {
     use crate::engine::user::{JOURNAL_CHUNK, JOURNAL_CHUNKS_KEPT};
     use crate::store::WriteSet;
 
-    fn start() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
-            .single()
-            .expect("valid")
-    }
+    use crate::engine::test_support::start;
 
     /// An engine with one active campaign `c` triggered by `e`: the first
     /// event plans a send a week out, every later one is refused because

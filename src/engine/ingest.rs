@@ -374,14 +374,9 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
     use serde_json::json;
 
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
-            .single()
-            .expect("valid")
-    }
+    use crate::engine::test_support::start as now;
 
     #[test]
     fn r_k4_invalid_objects_are_reported_by_index_and_valid_ones_kept() {

@@ -157,9 +157,7 @@ mod tests {
     use super::*;
 
     async fn engine(dir: &std::path::Path) -> Engine {
-        let start = chrono::DateTime::parse_from_rfc3339("2026-01-05T10:00:00Z")
-            .expect("valid")
-            .to_utc();
+        let start = crate::engine::test_support::start();
         crate::engine::test_support::engine(dir, start).await
     }
 

@@ -5,6 +5,13 @@ use chrono::{DateTime, Utc};
 
 use super::Engine;
 
+/// The instant the engine tests start their manual clock at.
+pub fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-05T10:00:00Z")
+        .expect("valid")
+        .to_utc()
+}
+
 /// Opens a daemon's engine on `dir` with the manual clock at `start`.
 pub async fn engine(dir: &std::path::Path, start: DateTime<Utc>) -> Engine {
     let flags = crate::config::Layer {

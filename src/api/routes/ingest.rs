@@ -109,9 +109,7 @@ mod tests {
     #[tokio::test]
     async fn r_k1_a_replayed_answer_is_flushed_before_it_is_sent() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let start = chrono::DateTime::parse_from_rfc3339("2026-01-05T10:00:00Z")
-            .expect("valid")
-            .to_utc();
+        let start = crate::engine::test_support::start();
         let engine = crate::engine::test_support::engine(dir.path(), start).await;
         let st = AppState {
             engine: engine.clone(),
