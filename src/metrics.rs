@@ -36,12 +36,21 @@ pub mod names {
     pub const DISPATCH_SECONDS: &str = "triggerd_dispatch_seconds";
     /// Counter, labels `route` (route template) and `status`: HTTP answers.
     pub const HTTP_REQUESTS_TOTAL: &str = "triggerd_http_requests_total";
+    /// Histogram (seconds): how long a write waited for the group-committed
+    /// flush that made it durable (the floor of every acknowledgement, R-K1).
+    pub const COMMIT_WAIT_SECONDS: &str = "triggerd_commit_wait_seconds";
 }
 
 /// Buckets of `triggerd_fire_lateness_seconds`: from a millisecond (a timer
 /// firing on time) to an hour (recovery after a long outage).
 pub const FIRE_LATENESS_BUCKETS: [f64; 14] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0, 300.0, 3600.0,
+];
+
+/// Buckets of `triggerd_commit_wait_seconds`: from a fast fsync to a
+/// storage stall.
+pub const COMMIT_WAIT_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
 /// Buckets of `triggerd_dispatch_seconds`: provider round trips.
@@ -68,6 +77,12 @@ fn build_and_install() -> Result<PrometheusHandle, MetricsError> {
             b.set_buckets_for_metric(
                 Matcher::Full(names::DISPATCH_SECONDS.to_string()),
                 &DISPATCH_BUCKETS,
+            )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(names::COMMIT_WAIT_SECONDS.to_string()),
+                &COMMIT_WAIT_BUCKETS,
             )
         })
         .map_err(|e| MetricsError(e.to_string()))?
@@ -104,6 +119,16 @@ fn describe() {
         names::HTTP_REQUESTS_TOTAL,
         "HTTP answers, by route template and status"
     );
+    describe_histogram!(
+        names::COMMIT_WAIT_SECONDS,
+        Unit::Seconds,
+        "Time a write waited for the flush that made it durable"
+    );
+}
+
+/// Records how long a write waited for its flush.
+pub fn record_commit_wait(seconds: f64) {
+    histogram!(names::COMMIT_WAIT_SECONDS).record(seconds);
 }
 
 /// Renders the Prometheus text format.

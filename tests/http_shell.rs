@@ -288,6 +288,16 @@ async fn api_shell_end_to_end_with_the_real_binary() {
         .expect("request");
     json_error(response, StatusCode::PAYLOAD_TOO_LARGE).await;
 
+    // A write, acknowledged after its flush (timed in the metrics below).
+    let response = http
+        .post(daemon.url("/users/track"))
+        .bearer_auth(&key)
+        .json(&json!({"events": [{"external_id": "u1", "name": "e"}]}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::CREATED);
+
     // Metrics by route template (unmatched routes share one label, `unmatched`).
     let metrics = http
         .get(daemon.url("/metrics"))
@@ -302,6 +312,7 @@ async fn api_shell_end_to_end_with_the_real_binary() {
         "triggerd_http_requests_total{route=\"/users/track\",status=\"401\"}",
         "triggerd_pending_sends 0",
         "triggerd_sends_scheduled_total 0",
+        "triggerd_commit_wait_seconds_bucket{le=\"5\"}",
     ] {
         assert!(metrics.contains(needle), "missing {needle:?} in\n{metrics}");
     }

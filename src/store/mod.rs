@@ -128,8 +128,13 @@ impl Store {
     }
 
     /// Returns once every write made before the call is on disk (R-K1).
+    /// The wait is recorded (`triggerd_commit_wait_seconds`): it is the
+    /// floor of every acknowledgement's latency.
     pub async fn flush(&self) -> Result<(), triggerd_scheduler::Error> {
-        self.group.flush().await
+        let started = std::time::Instant::now();
+        let result = self.group.flush().await;
+        crate::metrics::record_commit_wait(started.elapsed().as_secs_f64());
+        result
     }
 
     /// The database, for the scheduler's trees and flushes.
