@@ -88,18 +88,14 @@ impl EngineInner {
 
     /// The counters of a campaign: its totals plus the deltas not folded yet.
     pub fn campaign_counters(&self, campaign_id: &str) -> Result<Counters, EngineError> {
-        let _fold = self.stats_fold.lock();
-        let mut sum = self.stored_totals(campaign_id)?;
-        for item in self.store.scan::<StatsDelta>(&[keys::kind::STATS_DELTA]) {
-            let (_, delta) = item?;
-            if let Some(c) = delta.get(campaign_id) {
-                sum.add(c);
-            }
-        }
-        Ok(sum)
+        Ok(self
+            .counters_of(&[campaign_id])?
+            .remove(campaign_id)
+            .unwrap_or_default())
     }
 
-    /// The counters of several campaigns, reading the outstanding deltas once.
+    /// The counters of several campaigns (totals plus the deltas not folded
+    /// yet), reading the outstanding deltas once.
     pub fn counters_of(
         &self,
         campaign_ids: &[&str],

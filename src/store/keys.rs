@@ -112,11 +112,18 @@ pub fn user_pairs(external_id: &str) -> Vec<u8> {
 /// (external_id, campaign_id) of a pair key; `None` for a profile key or
 /// any other kind.
 pub fn split_pair(k: &[u8]) -> Option<(&str, &str)> {
-    let rest = k.strip_prefix(&[kind::PROFILE])?;
+    split_two(kind::PROFILE, k)
+}
+
+/// The two string parts of a `kind` + part + 0 + part key; `None` for
+/// another kind, a key with one part, or parts that are not UTF-8.
+pub fn split_two(kind: u8, k: &[u8]) -> Option<(&str, &str)> {
+    let rest = k.strip_prefix(&[kind])?;
     let sep = rest.iter().position(|&b| b == 0)?;
-    let user = std::str::from_utf8(&rest[..sep]).ok()?;
-    let campaign = std::str::from_utf8(&rest[sep + 1..]).ok()?;
-    Some((user, campaign))
+    Some((
+        std::str::from_utf8(&rest[..sep]).ok()?,
+        std::str::from_utf8(&rest[sep + 1..]).ok()?,
+    ))
 }
 
 /// Send key.

@@ -27,7 +27,7 @@ fn pairs_next_to_profiles(data: &sled::Tree) -> Result<usize> {
             let (old, value) = item?;
             batch.remove(old.clone());
             n += 1;
-            let Some((campaign, user)) = legacy_pair_ids(&old) else {
+            let Some((campaign, user)) = keys::split_two(keys::kind::LEGACY_PAIR, &old) else {
                 tracing::warn!(key = %String::from_utf8_lossy(&old), "unreadable legacy pair key dropped");
                 continue;
             };
@@ -43,16 +43,6 @@ fn pairs_next_to_profiles(data: &sled::Tree) -> Result<usize> {
         data.apply_batch(batch)?;
         moved += n;
     }
-}
-
-/// (campaign_id, external_id) of a legacy pair key.
-fn legacy_pair_ids(k: &[u8]) -> Option<(&str, &str)> {
-    let rest = k.strip_prefix(&[keys::kind::LEGACY_PAIR])?;
-    let sep = rest.iter().position(|&b| b == 0)?;
-    Some((
-        std::str::from_utf8(&rest[..sep]).ok()?,
-        std::str::from_utf8(&rest[sep + 1..]).ok()?,
-    ))
 }
 
 #[cfg(test)]
