@@ -40,6 +40,12 @@ fn rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// Files sled wrote as separate blobs (values or pages over a quarter of its
+/// 512 KiB segment): each costs a file create, and later an unlink.
+fn blob_files(db_path: &std::path::Path) -> usize {
+    std::fs::read_dir(db_path.join("blobs")).map_or(0, Iterator::count)
+}
+
 fn timers(rng: &mut StdRng, n: usize, from: i64, spread: i64) -> Vec<Timer> {
     (0..n)
         .map(|_| {
@@ -125,10 +131,11 @@ async fn ours(n: usize) {
     );
     let stats = sched.stats();
     println!(
-        "      index runs {}, filter memory {:.1} MB, RSS {:.0} MB",
+        "      index runs {}, filter memory {:.1} MB, RSS {:.0} MB, sled blob files {}",
         stats.index_runs,
         stats.index_filter_bytes as f64 / 1e6,
-        rss_mb()
+        rss_mb(),
+        blob_files(&dir.path().join("a"))
     );
 
     // Cancel 100,000 of them (batches of 1,000 + flush), then single calls.

@@ -5,7 +5,11 @@
 //! * Index chunks: `[CHUNK_VERSION]` then fixed-width 49-byte records sorted
 //!   by `(id, seq, kind)`. Fixed width (not bincode) so that a lookup binary
 //!   searches the stored bytes without decoding the chunk.
-//! * Run headers: `[RUN_VERSION]` then bincode 2 of [`RunHeader`].
+//! * Run headers: `[RUN_VERSION]` (2) then bincode 2 of [`RunHeader`]; a
+//!   big run's bloom filters are stored apart, in pages. Version 1 headers
+//!   (filters always inside) are still read.
+//! * Bloom pages: `[BLOOM_PAGE_VERSION]` then up to
+//!   [`BLOOM_PAGE_WORDS`] little-endian `u64` words.
 
 use bincode::{Decode, Encode};
 
@@ -17,8 +21,14 @@ use crate::types::{Millis, TimerId};
 pub(crate) const GROUP_VERSION: u8 = 1;
 /// Version byte of index chunks.
 pub(crate) const CHUNK_VERSION: u8 = 1;
-/// Version byte of run headers.
-pub(crate) const RUN_VERSION: u8 = 1;
+/// Version byte of run headers written now.
+pub(crate) const RUN_VERSION: u8 = 2;
+/// Version byte of run headers whose filters were always inline.
+pub(crate) const RUN_VERSION_INLINE_FILTERS: u8 = 1;
+/// Version byte of bloom filter pages.
+pub(crate) const BLOOM_PAGE_VERSION: u8 = 1;
+/// Words of one bloom page (4 KiB).
+pub(crate) const BLOOM_PAGE_WORDS: usize = 512;
 /// Version of the whole store layout (the `format` key).
 pub(crate) const FORMAT_VERSION: u8 = 1;
 
@@ -204,6 +214,15 @@ impl<'a> ChunkView<'a> {
     }
 }
 
+/// Where a run's bloom filter lives.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub(crate) enum FilterWords {
+    /// Inside the header.
+    Inline(Vec<u64>),
+    /// In this many words of bloom pages (see [`crate::keys::BloomPageKey`]).
+    Paged(u32),
+}
+
 /// Header of an index run: counts and its two bloom filters.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub(crate) struct RunHeader {
@@ -211,12 +230,22 @@ pub(crate) struct RunHeader {
     pub puts: u64,
     /// Number of tomb records.
     pub tombs: u64,
-    /// Bloom filter words over put ids.
-    pub put_bloom: Vec<u64>,
-    /// Bloom filter words over tomb `(id, seq)` pairs.
-    pub tomb_bloom: Vec<u64>,
+    /// Bloom filter over put ids.
+    pub put_bloom: FilterWords,
+    /// Bloom filter over tomb `(id, seq)` pairs.
+    pub tomb_bloom: FilterWords,
     /// The records of a small run, encoded like a chunk.
     pub inline: Option<Vec<u8>>,
+}
+
+/// A version 1 run header: both filters inside.
+#[derive(Decode)]
+struct RunHeaderInlineFilters {
+    puts: u64,
+    tombs: u64,
+    put_bloom: Vec<u64>,
+    tomb_bloom: Vec<u64>,
+    inline: Option<Vec<u8>>,
 }
 
 /// Encodes a run header.
@@ -227,7 +256,7 @@ pub(crate) fn encode_run_header(h: &RunHeader) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decodes [`encode_run_header`] output.
+/// Decodes [`encode_run_header`] output, and version 1 headers.
 pub(crate) fn decode_run_header(bytes: &[u8]) -> Result<RunHeader> {
     match bytes.first() {
         Some(&RUN_VERSION) => {
@@ -235,8 +264,47 @@ pub(crate) fn decode_run_header(bytes: &[u8]) -> Result<RunHeader> {
                 .map_err(|e| Error::corrupt("run header", e))?;
             Ok(h)
         }
+        Some(&RUN_VERSION_INLINE_FILTERS) => {
+            let (h, _): (RunHeaderInlineFilters, usize) =
+                bincode::decode_from_slice(&bytes[1..], config())
+                    .map_err(|e| Error::corrupt("run header", e))?;
+            Ok(RunHeader {
+                puts: h.puts,
+                tombs: h.tombs,
+                put_bloom: FilterWords::Inline(h.put_bloom),
+                tomb_bloom: FilterWords::Inline(h.tomb_bloom),
+                inline: h.inline,
+            })
+        }
         Some(v) => Err(Error::corrupt("run header", format!("unknown version {v}"))),
         None => Err(Error::corrupt("run header", "empty value")),
+    }
+}
+
+/// Encodes one page of bloom filter words.
+pub(crate) fn encode_bloom_page(words: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + words.len() * 8);
+    out.push(BLOOM_PAGE_VERSION);
+    for w in words {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    out
+}
+
+/// Appends the words of an [`encode_bloom_page`] value to `words`.
+pub(crate) fn decode_bloom_page(bytes: &[u8], words: &mut Vec<u64>) -> Result<()> {
+    match bytes.split_first() {
+        Some((&BLOOM_PAGE_VERSION, body)) if body.len().is_multiple_of(8) => {
+            for w in body.chunks_exact(8) {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(w);
+                words.push(u64::from_le_bytes(b));
+            }
+            Ok(())
+        }
+        Some((&BLOOM_PAGE_VERSION, _)) => Err(Error::corrupt("bloom page", "bad length")),
+        Some((v, _)) => Err(Error::corrupt("bloom page", format!("unknown version {v}"))),
+        None => Err(Error::corrupt("bloom page", "empty value")),
     }
 }
 
@@ -321,13 +389,60 @@ mod tests {
         let h = RunHeader {
             puts: 3,
             tombs: 1,
-            put_bloom: vec![1, 2],
-            tomb_bloom: vec![u64::MAX],
+            put_bloom: FilterWords::Inline(vec![1, 2]),
+            tomb_bloom: FilterWords::Paged(4096),
             inline: Some(vec![CHUNK_VERSION]),
         };
         assert_eq!(
             decode_run_header(&encode_run_header(&h).expect("enc")).expect("dec"),
             h
         );
+    }
+
+    /// Bytes a version 1 header (filters always inside) was stored as.
+    #[derive(Encode)]
+    struct V1 {
+        puts: u64,
+        tombs: u64,
+        put_bloom: Vec<u64>,
+        tomb_bloom: Vec<u64>,
+        inline: Option<Vec<u8>>,
+    }
+
+    #[test]
+    fn version_1_run_headers_still_decode() {
+        let mut bytes = vec![RUN_VERSION_INLINE_FILTERS];
+        let v1 = V1 {
+            puts: 3,
+            tombs: 1,
+            put_bloom: vec![1, 2],
+            tomb_bloom: vec![u64::MAX],
+            inline: None,
+        };
+        bincode::encode_into_std_write(&v1, &mut bytes, config()).expect("enc");
+        assert_eq!(
+            decode_run_header(&bytes).expect("dec"),
+            RunHeader {
+                puts: 3,
+                tombs: 1,
+                put_bloom: FilterWords::Inline(vec![1, 2]),
+                tomb_bloom: FilterWords::Inline(vec![u64::MAX]),
+                inline: None,
+            }
+        );
+    }
+
+    #[test]
+    fn bloom_pages_round_trip_and_reject_bad_lengths() {
+        let words = vec![0, 1, u64::MAX, 0x0123_4567_89ab_cdef];
+        let mut back = vec![42];
+        decode_bloom_page(&encode_bloom_page(&words), &mut back).expect("dec");
+        assert_eq!(back[1..], words[..]);
+        let mut bad = encode_bloom_page(&words);
+        bad.pop();
+        assert!(matches!(
+            decode_bloom_page(&bad, &mut back),
+            Err(Error::Corrupt { .. })
+        ));
     }
 }

@@ -19,6 +19,10 @@ use crate::types::Millis;
 /// Groups a batch is cut into, at most, when its range allows.
 pub(crate) const TARGET_GROUPS: i64 = 32;
 
+/// Bytes a stored timer takes besides its payload (due, id, version and
+/// payload length, varint-encoded: at most 38), for sizing groups.
+pub(crate) const TIMER_OVERHEAD: usize = 40;
+
 /// Limits on one group.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct GroupPolicy {
@@ -28,7 +32,8 @@ pub(crate) struct GroupPolicy {
     pub max_span: i64,
     /// Largest number of timers.
     pub max_timers: usize,
-    /// Largest total payload bytes (a group with one huge payload still forms).
+    /// Largest encoded size: payload bytes plus [`TIMER_OVERHEAD`] per timer
+    /// (a group with one huge payload still forms).
     pub max_bytes: usize,
 }
 
@@ -56,14 +61,14 @@ pub(crate) fn cut(
     while start < dues.len() {
         let min_due = dues[start].0;
         let span = policy.span_at(min_due, now).max(floor);
-        let mut bytes = dues[start].1;
+        let mut bytes = dues[start].1 + TIMER_OVERHEAD;
         let mut end = start + 1;
         while end < dues.len()
             && end - start < policy.max_timers
             && dues[end].0.saturating_since(min_due) <= span
-            && bytes + dues[end].1 <= policy.max_bytes
+            && bytes + dues[end].1 + TIMER_OVERHEAD <= policy.max_bytes
         {
-            bytes += dues[end].1;
+            bytes += dues[end].1 + TIMER_OVERHEAD;
             end += 1;
         }
         out.push(start..end);
@@ -80,7 +85,7 @@ mod tests {
         min_span: 1_000,
         max_span: 3_600_000,
         max_timers: 4,
-        max_bytes: 100,
+        max_bytes: 1_000,
     };
 
     #[test]
@@ -135,8 +140,22 @@ mod tests {
     }
 
     #[test]
-    fn payload_bytes_bound_a_group() {
-        let dues = vec![(Millis(0), 60), (Millis(1), 60), (Millis(2), 500)];
-        assert_eq!(cut(&dues, Millis(0), &POLICY), vec![0..1, 1..2, 2..3]);
+    fn encoded_bytes_bound_a_group() {
+        // 600 + 40 and 300 + 40 fit in 1,000; a third timer would not.
+        let dues = vec![
+            (Millis(0), 600),
+            (Millis(1), 300),
+            (Millis(2), 0),
+            (Millis(3), 2_000),
+        ];
+        assert_eq!(cut(&dues, Millis(0), &POLICY), vec![0..2, 2..3, 3..4]);
+        // Small payloads: the per-timer overhead alone bounds the group.
+        let tiny = |max_bytes| GroupPolicy {
+            max_timers: 1_000,
+            max_bytes,
+            ..POLICY
+        };
+        let dues: Vec<(Millis, usize)> = (0..100).map(|i| (Millis(i), 0)).collect();
+        assert_eq!(cut(&dues, Millis(0), &tiny(400)).len(), 10);
     }
 }

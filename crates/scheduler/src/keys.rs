@@ -13,6 +13,7 @@
 //! | `0x20` | [`ChunkKey`]: run id, last timer id   | a chunk of index records      |
 //! | `0x21` | [`RunKey`]: run id                    | run header with bloom filters |
 //! | `0x22` | [`RunKey`]: run id                    | marker: compaction output in progress |
+//! | `0x23` | [`BloomPageKey`]: run id, filter, page | 512 words of a big run's bloom filter |
 //!
 //! **Key-order contract.** Every key type here encodes its fields in
 //! declaration order as fixed-width big-endian bytes, with signed integers
@@ -34,6 +35,9 @@ pub(crate) const CHUNK_PREFIX: u8 = 0x20;
 pub(crate) const RUN_PREFIX: u8 = 0x21;
 /// Prefix of in-progress compaction markers.
 pub(crate) const PENDING_RUN_PREFIX: u8 = 0x22;
+
+/// Prefix of the bloom filter pages of big runs.
+pub(crate) const BLOOM_PREFIX: u8 = 0x23;
 
 /// Key of the format version.
 pub(crate) fn format_key() -> Vec<u8> {
@@ -191,6 +195,48 @@ impl RunKey {
     }
 }
 
+/// Key of one page of a big run's bloom filter (`filter` 0: puts, 1: tombs).
+/// Filters are split into pages so that no sled value, and no leaf of 16
+/// of them, reaches sled's blob threshold (see [`crate::index`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct BloomPageKey {
+    /// The run.
+    pub run: u64,
+    /// Which filter of the run.
+    pub filter: u8,
+    /// Page number, from 0.
+    pub page: u32,
+}
+
+impl BloomPageKey {
+    /// Encoded length.
+    pub const LEN: usize = 14;
+
+    /// Bytes: prefix, big-endian `run`, `filter`, big-endian `page`.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut k = [0u8; Self::LEN];
+        k[0] = BLOOM_PREFIX;
+        k[1..9].copy_from_slice(&self.run.to_be_bytes());
+        k[9] = self.filter;
+        k[10..14].copy_from_slice(&self.page.to_be_bytes());
+        k
+    }
+
+    /// Inclusive byte range `[first, last]` covering every page of one filter
+    /// of `run`.
+    pub fn filter_range(run: u64, filter: u8) -> ([u8; Self::LEN], [u8; Self::LEN]) {
+        let lo = BloomPageKey {
+            run,
+            filter,
+            page: 0,
+        }
+        .encode();
+        let mut hi = lo;
+        hi[10..14].copy_from_slice(&[0xff; 4]);
+        (lo, hi)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +273,16 @@ mod tests {
         }
 
         #[test]
+        fn bloom_page_key_byte_order_is_ord(
+            a in (any::<u64>(), any::<u8>(), any::<u32>()),
+            b in (any::<u64>(), any::<u8>(), any::<u32>()),
+        ) {
+            let key = |(run, filter, page)| BloomPageKey { run, filter, page };
+            let (ka, kb) = (key(a), key(b));
+            prop_assert_eq!(ka.encode().cmp(&kb.encode()), ka.cmp(&kb));
+        }
+
+        #[test]
         fn chunk_run_range_covers_exactly_the_run(run in any::<u64>(), id in any::<u128>(), other in any::<u64>()) {
             let (lo, hi) = ChunkKey::run_range(run);
             let k = ChunkKey { run, last_id: id }.encode();
@@ -249,6 +305,14 @@ mod tests {
         assert!(g.as_slice() < GroupKey::keyspace_end().as_slice());
         assert!(GroupKey::keyspace_end().as_slice() <= c.as_slice());
         assert!(format_key().as_slice() < GroupKey::first_at(Millis::MIN).encode().as_slice());
+        let pending = RunKey { run: u64::MAX }.encode(PENDING_RUN_PREFIX);
+        let page = BloomPageKey {
+            run: 0,
+            filter: 0,
+            page: 0,
+        }
+        .encode();
+        assert!(pending.as_slice() < page.as_slice());
     }
 
     #[test]

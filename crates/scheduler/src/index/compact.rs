@@ -211,6 +211,9 @@ pub(crate) fn merge(
         if let Some((k, v)) = done.last_chunk {
             tree.insert(k.encode(), v)?;
         }
+        for (k, v) in done.bloom_pages {
+            swap.insert(k.encode().to_vec(), v);
+        }
         swap.insert(
             RunKey { run: out_id }.encode(RUN_PREFIX).to_vec(),
             done.header,
@@ -224,6 +227,9 @@ pub(crate) fn merge(
     }
     for (input, cursor) in inputs.iter().zip(cursors) {
         swap.remove(RunKey { run: input.id }.encode(RUN_PREFIX).to_vec());
+        for k in input.bloom_page_keys() {
+            swap.remove(k.encode().to_vec());
+        }
         for k in cursor.keys {
             swap.remove(k);
         }
@@ -352,6 +358,52 @@ mod tests {
         let reloaded = IdIndex::load(&tree).expect("load");
         assert_eq!(reloaded.runs().len(), 1);
         assert_eq!(tree.scan_prefix([PENDING_RUN_PREFIX]).count(), 0);
+    }
+
+    #[test]
+    fn merge_moves_bloom_pages_to_the_output_run() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        let mut index = IdIndex::default();
+        let group = GroupKey {
+            min_due: Millis(1),
+            gseq: 1,
+        };
+        tree.insert(group.encode(), &[1u8][..]).expect("group");
+        for run in [1u64, 2] {
+            let records = (0..5_000u128)
+                .map(|i| {
+                    rec(
+                        i * 2 + u128::from(run),
+                        run * 10_000 + i as u64,
+                        Kind::Put,
+                        1,
+                    )
+                })
+                .collect();
+            let mut batch = sled::Batch::default();
+            let r = IdIndex::stage_run(run, records, &mut batch).expect("stage");
+            tree.apply_batch(batch).expect("apply");
+            index.add(r);
+        }
+        let pages_of = |run: u64| {
+            let mut lo = vec![crate::keys::BLOOM_PREFIX];
+            lo.extend_from_slice(&run.to_be_bytes());
+            tree.scan_prefix(lo).count()
+        };
+        assert!(pages_of(1) > 0 && pages_of(2) > 0);
+        let inputs = index.runs().to_vec();
+        let merged = merge(&tree, &inputs, 3, &AtomicBool::new(false))
+            .expect("merge")
+            .expect("not stopped");
+        tree.apply_batch(merged.swap).expect("swap");
+        assert_eq!((pages_of(1), pages_of(2)), (0, 0), "inputs' pages removed");
+        assert!(pages_of(3) > 0);
+        let reloaded = IdIndex::load(&tree).expect("load");
+        assert_eq!(reloaded.runs().len(), 1);
+        assert_eq!(reloaded.runs()[0].puts, 10_000);
+        let exists = |g: &GroupKey| Ok(tree.contains_key(g.encode())?);
+        assert!(reloaded.lookup(&tree, 9_999, exists).expect("ok").is_some());
     }
 
     #[test]

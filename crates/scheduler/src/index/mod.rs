@@ -9,7 +9,15 @@
 //! Each run keeps two blocked bloom filters in memory (put ids; tomb
 //! versions), so a lookup touches sled only for runs that probably hold the
 //! id. Runs of at most 64 records live inside their header (one key, kept
-//! in memory). A background compactor merges runs of similar size (see
+//! in memory).
+//!
+//! Value sizes: sled writes a leaf (up to 17 keys) as one page, and a page
+//! over a quarter of its 512 KiB segment goes to a separate blob file: a
+//! file create per write and an unlink later, and sled 0.34 never fsyncs
+//! blob files. So no value here is allowed to be large: chunks hold
+//! [`CHUNK_RECORDS`] records (≈ 6 KiB) and a filter over
+//! [`INLINE_FILTER_WORDS`] words is stored in 4 KiB pages beside the header
+//! (a merged run of millions of records has a filter of megabytes). A background compactor merges runs of similar size (see
 //! [`compact`]) and drops every record whose group is gone from disk: a
 //! group is deleted when its last timer dies, so its records are garbage.
 //!
@@ -23,14 +31,22 @@ use std::sync::Arc;
 
 use crate::bloom::{Bloom, hash_id, hash_version};
 use crate::codec::{
-    ChunkView, Kind, Record, RunHeader, decode_run_header, encode_chunk, encode_run_header,
+    BLOOM_PAGE_WORDS, ChunkView, FilterWords, Kind, Record, RunHeader, decode_bloom_page,
+    decode_run_header, encode_bloom_page, encode_chunk, encode_run_header,
 };
 use crate::error::{Error, Result};
-use crate::keys::{ChunkKey, GroupKey, PENDING_RUN_PREFIX, RUN_PREFIX, RunKey};
+use crate::keys::{BloomPageKey, ChunkKey, GroupKey, PENDING_RUN_PREFIX, RUN_PREFIX, RunKey};
 use crate::types::{Millis, TimerId};
 
-/// Target number of records per stored chunk.
-pub(crate) const CHUNK_RECORDS: usize = 512;
+/// Target number of records per stored chunk (≈ 6 KiB, so that a leaf of
+/// chunks stays under sled's blob threshold).
+pub(crate) const CHUNK_RECORDS: usize = 128;
+/// Filters of more words than this (2 KiB) are stored in bloom pages.
+pub(crate) const INLINE_FILTER_WORDS: usize = 256;
+/// Filter number of the put filter in [`BloomPageKey`].
+const PUT_FILTER: u8 = 0;
+/// Filter number of the tomb filter in [`BloomPageKey`].
+const TOMB_FILTER: u8 = 1;
 /// Runs this small keep their records inside the header (one key per run,
 /// and lookups in them never touch sled).
 pub(crate) const INLINE_RECORDS: usize = 64;
@@ -60,6 +76,67 @@ impl Run {
     pub fn inline(&self) -> Option<&[u8]> {
         self.inline.as_deref()
     }
+
+    /// Keys of the bloom pages this run's filters are stored in (a filter
+    /// of a version 1 header has none: removing absent keys is harmless).
+    pub fn bloom_page_keys(&self) -> impl Iterator<Item = BloomPageKey> + '_ {
+        [
+            (PUT_FILTER, &self.put_bloom),
+            (TOMB_FILTER, &self.tomb_bloom),
+        ]
+        .into_iter()
+        .filter(|(_, bloom)| bloom.words().len() > INLINE_FILTER_WORDS)
+        .flat_map(move |(filter, bloom)| {
+            (0..bloom.words().len().div_ceil(BLOOM_PAGE_WORDS)).map(move |page| BloomPageKey {
+                run: self.id,
+                filter,
+                page: page as u32,
+            })
+        })
+    }
+}
+
+/// Stores a filter inside the header when small, else as pages (pushed to
+/// `pages`).
+fn store_filter(
+    run: u64,
+    filter: u8,
+    bloom: &Bloom,
+    pages: &mut Vec<(BloomPageKey, Vec<u8>)>,
+) -> Result<FilterWords> {
+    let words = bloom.words();
+    if words.len() <= INLINE_FILTER_WORDS {
+        return Ok(FilterWords::Inline(words.to_vec()));
+    }
+    for (page, chunk) in words.chunks(BLOOM_PAGE_WORDS).enumerate() {
+        let page = u32::try_from(page).map_err(|_| Error::corrupt("bloom", "too many pages"))?;
+        pages.push((BloomPageKey { run, filter, page }, encode_bloom_page(chunk)));
+    }
+    Ok(FilterWords::Paged(u32::try_from(words.len()).map_err(
+        |_| Error::corrupt("bloom", "filter too large"),
+    )?))
+}
+
+/// Reads a filter back from its header entry (and pages).
+fn load_filter(tree: &sled::Tree, run: u64, filter: u8, stored: FilterWords) -> Result<Bloom> {
+    let words = match stored {
+        FilterWords::Inline(words) => words,
+        FilterWords::Paged(n) => {
+            let (first, last) = BloomPageKey::filter_range(run, filter);
+            let mut words = Vec::with_capacity(n as usize);
+            for item in tree.range(first..=last) {
+                decode_bloom_page(&item?.1, &mut words)?;
+            }
+            if words.len() != n as usize {
+                return Err(Error::corrupt(
+                    "bloom",
+                    format!("run {run}: {} of {n} words in pages", words.len()),
+                ));
+            }
+            words
+        }
+    };
+    Bloom::from_words(words).ok_or_else(|| Error::corrupt("run header", "bloom size"))
 }
 
 /// The current version of a timer according to the index.
@@ -73,10 +150,12 @@ pub(crate) struct Version {
     pub group: GroupKey,
 }
 
-/// What a finished run needs written: chunks and the header.
+/// What a finished run needs written: chunks, bloom pages and the header.
 pub(crate) struct Finished {
     /// The last chunk (absent for inline runs).
     pub last_chunk: Option<(ChunkKey, Vec<u8>)>,
+    /// Pages of filters too big for the header.
+    pub bloom_pages: Vec<(BloomPageKey, Vec<u8>)>,
     /// Encoded header.
     pub header: Vec<u8>,
     /// The run as held in memory.
@@ -151,11 +230,12 @@ impl RunBuilder {
         let inline = (self.chunks_cut == 0 && self.chunk.len() <= INLINE_RECORDS)
             .then(|| encode_chunk(&self.chunk));
         let last_chunk = if inline.is_some() { None } else { self.cut() };
+        let mut bloom_pages = Vec::new();
         let header = encode_run_header(&RunHeader {
             puts: self.puts,
             tombs: self.tombs,
-            put_bloom: self.put_bloom.words().to_vec(),
-            tomb_bloom: self.tomb_bloom.words().to_vec(),
+            put_bloom: store_filter(self.id, PUT_FILTER, &self.put_bloom, &mut bloom_pages)?,
+            tomb_bloom: store_filter(self.id, TOMB_FILTER, &self.tomb_bloom, &mut bloom_pages)?,
             inline: inline.clone(),
         })?;
         let run = Run {
@@ -168,6 +248,7 @@ impl RunBuilder {
         };
         Ok(Finished {
             last_chunk,
+            bloom_pages,
             header,
             run,
         })
@@ -201,9 +282,6 @@ impl IdIndex {
             let (key, value) = item?;
             let id = RunKey::decode(&key, RUN_PREFIX)?.run;
             let h = decode_run_header(&value)?;
-            let bloom = |w: Vec<u64>| {
-                Bloom::from_words(w).ok_or_else(|| Error::corrupt("run header", "bloom size"))
-            };
             if let Some(bytes) = &h.inline {
                 ChunkView::new(bytes)?;
             }
@@ -211,8 +289,8 @@ impl IdIndex {
                 id,
                 puts: h.puts,
                 tombs: h.tombs,
-                put_bloom: bloom(h.put_bloom)?,
-                tomb_bloom: bloom(h.tomb_bloom)?,
+                put_bloom: load_filter(tree, id, PUT_FILTER, h.put_bloom)?,
+                tomb_bloom: load_filter(tree, id, TOMB_FILTER, h.tomb_bloom)?,
                 inline: h.inline,
             }));
         }
@@ -242,6 +320,9 @@ impl IdIndex {
         }
         let done = b.finish()?;
         if let Some((k, v)) = done.last_chunk {
+            batch.insert(k.encode().to_vec(), v);
+        }
+        for (k, v) in done.bloom_pages {
             batch.insert(k.encode().to_vec(), v);
         }
         batch.insert(RunKey { run: id }.encode(RUN_PREFIX).to_vec(), done.header);
@@ -459,6 +540,43 @@ mod tests {
         )
         .expect("remove");
         assert_eq!(reloaded.lookup(&tree, 10, exists(&tree)).expect("ok"), None);
+    }
+
+    #[test]
+    fn big_filters_are_stored_in_pages_and_reloaded() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        let mut index = IdIndex::default();
+        let n = 50_000u128;
+        apply(
+            &tree,
+            &mut index,
+            4,
+            (0..n).map(|i| put(i * 3, 1, 5)).collect(),
+        );
+        let pages: Vec<_> = index.runs()[0].bloom_page_keys().collect();
+        // 50,000 puts × 16 bits = 12,544 words: 25 pages; the tomb filter
+        // (one block) stays in the header.
+        assert_eq!(pages.len(), 25);
+        assert_eq!(tree.scan_prefix([crate::keys::BLOOM_PREFIX]).count(), 25);
+        // No value is anywhere near sled's blob threshold.
+        let biggest = tree.iter().map(|kv| kv.expect("kv").1.len()).max();
+        assert!(biggest.is_some_and(|b| b <= 8 * 1024), "{biggest:?}");
+        let reloaded = IdIndex::load(&tree).expect("loads");
+        assert_eq!(reloaded.memory(), index.memory());
+        for id in [0, 3, 3 * (n - 1)] {
+            assert_eq!(
+                reloaded
+                    .lookup(&tree, id, exists(&tree))
+                    .expect("ok")
+                    .map(|v| v.seq),
+                Some(1)
+            );
+        }
+        assert_eq!(reloaded.lookup(&tree, 1, exists(&tree)).expect("ok"), None);
+        // A missing page is reported, not papered over.
+        tree.remove(pages[3].encode()).expect("remove");
+        assert!(matches!(IdIndex::load(&tree), Err(Error::Corrupt { .. })));
     }
 
     #[test]
