@@ -2,7 +2,9 @@
 //! loaded horizon), kept in the wheel until due, then in a ready queue
 //! ordered by `(due, id)`, then in flight until completed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 
 use crate::keys::{GroupKey, i64_to_ordered, ordered_to_i64};
 use crate::types::{Fired, Millis, TimerId};
@@ -39,8 +41,8 @@ impl Window {
         Window {
             wheel: Wheel::new(0),
             ready: BTreeSet::new(),
-            resident: HashMap::new(),
-            live: HashMap::new(),
+            resident: HashMap::default(),
+            live: HashMap::default(),
             in_flight: 0,
         }
     }

@@ -168,7 +168,7 @@ pub(crate) fn merge(
     // fresh schedules just re-sorts (garbage kept is harmless: lookups check
     // that a version's group exists, and a later merge drops it).
     let check_groups = tombs > 0 || puts + tombs >= 1 << 20;
-    let mut group_exists: HashMap<GroupKey, bool> = HashMap::new();
+    let mut group_exists: foldhash::HashMap<GroupKey, bool> = foldhash::HashMap::default();
     let mut written: Vec<ChunkKey> = Vec::new();
     let mut seen: u64 = 0;
     while let Some(Reverse((r, i))) = heap.pop() {
