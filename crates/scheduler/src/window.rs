@@ -150,10 +150,13 @@ impl Window {
                 break;
             };
             for e in entries {
-                if !self.is_waiting(&e) {
-                    continue; // cancelled, replaced or handed out since
-                }
+                // Entries cascading to a lower level are not checked for
+                // liveness (a map lookup per level): a stale one is dropped
+                // when it comes due, the same instant it would go anyway.
                 if let Err(due) = self.wheel.insert(e) {
+                    if !self.is_waiting(&due) {
+                        continue; // cancelled, replaced or handed out since
+                    }
                     // Expired slots start at or before `to`: due by `upto`.
                     self.ready
                         .insert((Millis(ordered_to_i64(due.tick)), due.id));
