@@ -181,7 +181,14 @@ impl Scheduler {
                 });
             }
         }
+        let started = std::time::Instant::now();
         let index = IdIndex::load(&tree)?;
+        tracing::info!(
+            runs = index.runs().len(),
+            filter_bytes = index.memory(),
+            ms = started.elapsed().as_millis() as u64,
+            "timer index loaded"
+        );
         let next_unloaded = first_group_from(&tree, Millis::MIN)?;
         let loaded_high = match tree.get(loaded_high_key())? {
             Some(v) => GroupKey::decode(&v)?,
