@@ -35,6 +35,9 @@ pub enum CodecError {
     /// A MessagePack body does not parse as the expected record.
     #[error("undecodable record: {0}")]
     MsgPack(#[from] rmp_serde::decode::Error),
+    /// A value stored in pieces lost some of them.
+    #[error("undecodable record: {0}")]
+    Incomplete(#[from] super::spill::Incomplete),
 }
 
 /// Encodes a record with the current format byte.

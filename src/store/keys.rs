@@ -56,6 +56,8 @@ pub mod kind {
     pub const META: u8 = b'm';
     /// `q` + original key → quarantined undecodable record.
     pub const QUARANTINE: u8 = b'q';
+    /// Pieces of a value too large for one sled page (see `store::spill`).
+    pub const SPILL: u8 = b'z';
 }
 
 /// Builds a key from a kind byte and NUL-separated string parts.

@@ -5,15 +5,18 @@
 //!
 //! Records are versioned ([`codec`]); one that fails to decode is moved to a
 //! quarantine key, reported, and treated as absent, so one bad record never
-//! stops the service.
+//! stops the service. Values too large for one sled page are stored in
+//! pieces ([`spill`]), transparently to every reader and writer here.
 
 pub mod codec;
 pub mod keys;
 pub mod migrate;
 pub mod profile;
 pub mod records;
+pub mod spill;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -41,6 +44,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     db: sled::Db,
     data: sled::Tree,
+    spilled: Arc<spill::Spilled>,
     group: triggerd_scheduler::GroupCommit,
 }
 
@@ -87,17 +91,6 @@ impl WriteSet {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
-
-    fn into_batch(self) -> sled::Batch {
-        let mut batch = sled::Batch::default();
-        for (key, value) in self.ops {
-            match value {
-                Some(v) => batch.insert(key, v),
-                None => batch.remove(key),
-            }
-        }
-        batch
-    }
 }
 
 impl Store {
@@ -117,8 +110,14 @@ impl Store {
     pub fn from_db(db: sled::Db) -> Result<Store> {
         let data = db.open_tree("data")?;
         migrate::run(&data)?;
+        let spilled = Arc::new(spill::Spilled::load(&data)?);
         let group = triggerd_scheduler::GroupCommit::new(db.clone());
-        Ok(Store { db, data, group })
+        Ok(Store {
+            db,
+            data,
+            spilled,
+            group,
+        })
     }
 
     /// The group commit shared by every writer of the database (the
@@ -145,7 +144,7 @@ impl Store {
     /// Reads and decodes a record; a record that fails to decode is
     /// quarantined and reported as absent.
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
-        match self.data.get(key)? {
+        match self.get_raw(key)? {
             None => Ok(None),
             Some(bytes) => match codec::decode(&bytes) {
                 Ok(v) => Ok(Some(v)),
@@ -157,9 +156,27 @@ impl Store {
         }
     }
 
-    /// Reads raw bytes.
+    /// Reads raw bytes (joined from pieces when stored so; a value whose
+    /// pieces are missing is quarantined and reported as absent).
     pub fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
-        Ok(self.data.get(key)?)
+        match self.data.get(key)? {
+            None => Ok(None),
+            Some(bytes) => self.whole(key, bytes),
+        }
+    }
+
+    /// The whole value behind bytes read at `key` (see [`spill::resolve`]).
+    fn whole(&self, key: &[u8], bytes: sled::IVec) -> Result<Option<sled::IVec>> {
+        if spill::decode_stub(&bytes).is_none() {
+            return Ok(Some(bytes));
+        }
+        match spill::resolve(&self.data, key, bytes.clone())? {
+            Ok(whole) => Ok(Some(whole)),
+            Err(e) => {
+                self.quarantine(key, &bytes, &CodecError::from(e))?;
+                Ok(None)
+            }
+        }
     }
 
     /// True when the key exists.
@@ -175,10 +192,10 @@ impl Store {
         );
         let mut qkey = vec![keys::kind::QUARANTINE];
         qkey.extend_from_slice(key);
-        let mut b = sled::Batch::default();
-        b.insert(qkey, bytes);
-        b.remove(key);
-        self.data.apply_batch(b)?;
+        self.spilled.apply(
+            &self.data,
+            vec![(qkey, Some(bytes.to_vec())), (key.to_vec(), None)],
+        )?;
         metrics::counter!("triggerd_quarantined_records_total").increment(1);
         Ok(())
     }
@@ -192,11 +209,15 @@ impl Store {
             .scan_prefix(prefix)
             .filter_map(move |item| match item {
                 Err(e) => Some(Err(StoreError::from(e))),
-                Ok((k, v)) => match codec::decode::<T>(&v) {
-                    Ok(t) => Some(Ok((k, t))),
-                    Err(e) => match self.quarantine(&k, &v, &e) {
-                        Ok(()) => None,
-                        Err(e) => Some(Err(e)),
+                Ok((k, v)) => match self.whole(&k, v) {
+                    Err(e) => Some(Err(e)),
+                    Ok(None) => None,
+                    Ok(Some(v)) => match codec::decode::<T>(&v) {
+                        Ok(t) => Some(Ok((k, t))),
+                        Err(e) => match self.quarantine(&k, &v, &e) {
+                            Ok(()) => None,
+                            Err(e) => Some(Err(e)),
+                        },
                     },
                 },
             })
@@ -218,7 +239,12 @@ impl Store {
             })
             .filter_map(move |item| match item {
                 Err(e) => Some(Err(StoreError::from(e))),
-                Ok((k, v)) => codec::decode::<T>(&v).ok().map(|t| Ok((k, t))),
+                Ok((k, v)) => match self.whole(&k, v) {
+                    Err(e) => Some(Err(e)),
+                    Ok(v) => v
+                        .and_then(|v| codec::decode::<T>(&v).ok())
+                        .map(|t| Ok((k, t))),
+                },
             })
     }
 
@@ -235,7 +261,10 @@ impl Store {
             None => Ok(None),
             Some(r) => {
                 let (k, v) = r?;
-                Ok(codec::decode::<T>(&v).ok().map(|t| (k, t)))
+                Ok(self
+                    .whole(&k, v)?
+                    .and_then(|v| codec::decode::<T>(&v).ok())
+                    .map(|t| (k, t)))
             }
         }
     }
@@ -245,7 +274,7 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
-        self.data.apply_batch(writes.into_batch())?;
+        self.spilled.apply(&self.data, writes.ops)?;
         Ok(())
     }
 
@@ -274,6 +303,73 @@ mod tests {
             store.contains(&q).expect("reads"),
             "raw bytes kept under quarantine"
         );
+    }
+
+    #[test]
+    fn large_records_are_stored_in_pieces_and_read_back_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("opens");
+        // A rendered email of 300 KB, as an outbox record would hold.
+        let body: String = (0..300_000)
+            .map(|i| (b'a' + (i % 26) as u8) as char)
+            .collect();
+        let record = serde_json::json!({ "html": body });
+        let mut w = WriteSet::new();
+        w.put(keys::campaign("big"), &record);
+        w.put(keys::campaign("small"), &serde_json::json!({"x": 1}));
+        store.apply(w).expect("applies");
+        assert_eq!(
+            store
+                .get::<serde_json::Value>(&keys::campaign("big"))
+                .expect("reads"),
+            Some(record.clone())
+        );
+        let all: Vec<_> = store
+            .scan::<serde_json::Value>(&[keys::kind::CAMPAIGN])
+            .collect::<Result<Vec<_>>>()
+            .expect("scans");
+        assert_eq!(all.len(), 2, "pieces are not records of the kind");
+        assert_eq!(all[0].1, record);
+        // Nothing stored reaches sled's blob threshold, and sled wrote no
+        // blob file.
+        assert!(
+            store
+                .data
+                .iter()
+                .all(|kv| kv.expect("kv").1.len() <= spill::PIECE)
+        );
+        store.db.flush().expect("flush");
+        let blobs =
+            std::fs::read_dir(dir.path().join("db").join("blobs")).map_or(0, Iterator::count);
+        assert_eq!(blobs, 0);
+        // After a reopen the pieces are still known: removing the record
+        // removes them.
+        drop(all);
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopens");
+        let mut w = WriteSet::new();
+        w.remove(keys::campaign("big"));
+        store.apply(w).expect("applies");
+        assert_eq!(store.data.scan_prefix([keys::kind::SPILL]).count(), 0);
+    }
+
+    #[test]
+    fn a_record_missing_pieces_is_quarantined_not_fatal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("opens");
+        let mut w = WriteSet::new();
+        w.put(keys::campaign("big"), &vec![7u64; 20_000]);
+        store.apply(w).expect("applies");
+        store
+            .data
+            .remove(spill::piece_key(&keys::campaign("big"), 2))
+            .expect("remove");
+        let got: Option<Vec<u64>> = store.get(&keys::campaign("big")).expect("no error");
+        assert!(got.is_none());
+        let mut q = vec![keys::kind::QUARANTINE];
+        q.extend_from_slice(&keys::campaign("big"));
+        assert!(store.contains(&q).expect("reads"));
+        assert_eq!(store.data.scan_prefix([keys::kind::SPILL]).count(), 0);
     }
 
     #[test]
