@@ -624,6 +624,69 @@ async fn r_x2_in_app_waits_for_the_next_session_and_needs_sdk_events() {
     assert_eq!(s, 403, "an SDK key cannot read campaigns");
 }
 
+/// R-P4: an in-app click reported by the SDK becomes a
+/// `campaign_interaction` event of the user, which triggers a follow-up
+/// campaign listening for that interaction; another kind of interaction
+/// does not.
+#[tokio::test]
+async fn r_p4_sdk_interactions_become_campaign_interaction_events() {
+    let dir = tmp();
+    let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
+    d.campaign(
+        "iam",
+        json!({"name":"iam","channel":"in_app","message":{"body":"Ten percent off today"},
+               "triggers":[{"type":"custom_event","name":"opened_app"}],
+               "schedule":{"start":"2026-01-01T00:00:00Z"}}),
+    )
+    .await;
+    let mut follow_up = email_campaign("unused", json!({}));
+    follow_up["triggers"] =
+        json!([{"type":"campaign_interaction","campaign_id":"iam","interaction":"iam_click"}]);
+    d.campaign("thanks", follow_up).await;
+    d.attrs("u1", json!({"email":"u1@example.com"})).await;
+    let (s, _) = d
+        .sdk(
+            reqwest::Method::POST,
+            "/sdk/v1/track",
+            Some(json!({"external_id":"u1","events":[{"name":"opened_app"}]})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    d.advance_to("2026-01-05T08:00:01Z").await;
+    let (_, session) = d
+        .sdk(
+            reqwest::Method::POST,
+            "/sdk/v1/sessions",
+            Some(json!({"external_id":"u1"})),
+        )
+        .await;
+    let send_id = session["in_app_messages"][0]["send_id"].clone();
+    assert!(send_id.is_string(), "{session}");
+    // A view is an interaction too, but not the one "thanks" listens to.
+    let (s, _) = d
+        .sdk(
+            reqwest::Method::POST,
+            "/sdk/v1/interactions",
+            Some(json!({"external_id":"u1","send_id":send_id,"type":"iam_view"})),
+        )
+        .await;
+    assert!((200..300).contains(&s), "{s}");
+    assert_eq!(
+        d.explain("thanks", "u1").await["verdict"],
+        "never_triggered"
+    );
+    let (s, _) = d
+        .sdk(
+            reqwest::Method::POST,
+            "/sdk/v1/interactions",
+            Some(json!({"external_id":"u1","send_id":send_id,"type":"iam_click"})),
+        )
+        .await;
+    assert!((200..300).contains(&s), "{s}");
+    assert_eq!(d.advance_to("2026-01-05T08:00:02Z").await, 1);
+    assert_eq!(d.explain("thanks", "u1").await["verdict"], "sent");
+}
+
 #[tokio::test]
 async fn r_x4_inbound_stop_unsubscribes_sms_groups() {
     let dir = tmp();

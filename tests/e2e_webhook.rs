@@ -30,7 +30,7 @@ async fn hook(State(s): State<Seen>, headers: HeaderMap, body: String) -> Status
 }
 
 #[tokio::test]
-async fn r_x3_webhook_retried_on_the_test_clock_with_the_same_idempotency_key() {
+async fn r_x3_r_p1_webhook_retried_with_the_same_key_then_received_event() {
     let seen = Seen {
         fail_first: Arc::new(Mutex::new(1)),
         ..Seen::default()
