@@ -576,6 +576,31 @@ async fn r_k4_bad_input_is_reported_and_changes_nothing() {
     assert_eq!(s, 400);
 }
 
+/// Reports `event` for `user` through the SDK, advances the clock to `at`
+/// and opens a session: its answer carries the in-app messages (R-X2).
+async fn sdk_event_then_session(
+    d: &Daemon,
+    user: &str,
+    event: &str,
+    at: &str,
+) -> (u16, serde_json::Value) {
+    let (s, _) = d
+        .sdk(
+            reqwest::Method::POST,
+            "/sdk/v1/track",
+            Some(json!({"external_id":user,"events":[{"name":event}]})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    d.advance_to(at).await;
+    d.sdk(
+        reqwest::Method::POST,
+        "/sdk/v1/sessions",
+        Some(json!({"external_id":user})),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn r_x2_in_app_waits_for_the_next_session_and_needs_sdk_events() {
     let dir = tmp();
@@ -591,22 +616,7 @@ async fn r_x2_in_app_waits_for_the_next_session_and_needs_sdk_events() {
     d.event("u1", "opened_app", "2026-01-05T08:00:00Z", json!({}))
         .await;
     assert_eq!(d.timeline("iam", "u1").await, ["iam_requires_sdk_event"]);
-    let (s, _) = d
-        .sdk(
-            reqwest::Method::POST,
-            "/sdk/v1/track",
-            Some(json!({"external_id":"u1","events":[{"name":"opened_app"}]})),
-        )
-        .await;
-    assert_eq!(s, 201);
-    d.advance_to("2026-01-05T08:00:01Z").await;
-    let (s, v) = d
-        .sdk(
-            reqwest::Method::POST,
-            "/sdk/v1/sessions",
-            Some(json!({"external_id":"u1"})),
-        )
-        .await;
+    let (s, v) = sdk_event_then_session(&d, "u1", "opened_app", "2026-01-05T08:00:01Z").await;
     assert_eq!(s, 200);
     assert_eq!(
         v["in_app_messages"][0]["content"]["body"],
@@ -644,22 +654,7 @@ async fn r_p4_sdk_interactions_become_campaign_interaction_events() {
         json!([{"type":"campaign_interaction","campaign_id":"iam","interaction":"iam_click"}]);
     d.campaign("thanks", follow_up).await;
     d.attrs("u1", json!({"email":"u1@example.com"})).await;
-    let (s, _) = d
-        .sdk(
-            reqwest::Method::POST,
-            "/sdk/v1/track",
-            Some(json!({"external_id":"u1","events":[{"name":"opened_app"}]})),
-        )
-        .await;
-    assert_eq!(s, 201);
-    d.advance_to("2026-01-05T08:00:01Z").await;
-    let (_, session) = d
-        .sdk(
-            reqwest::Method::POST,
-            "/sdk/v1/sessions",
-            Some(json!({"external_id":"u1"})),
-        )
-        .await;
+    let (_, session) = sdk_event_then_session(&d, "u1", "opened_app", "2026-01-05T08:00:01Z").await;
     let send_id = session["in_app_messages"][0]["send_id"].clone();
     assert!(send_id.is_string(), "{session}");
     // A view is an interaction too, but not the one "thanks" listens to.
