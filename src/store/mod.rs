@@ -110,7 +110,7 @@ impl Store {
     pub fn from_db(db: sled::Db) -> Result<Store> {
         let data = db.open_tree("data")?;
         migrate::run(&data)?;
-        let spilled = Arc::new(spill::Spilled::load(&data)?);
+        let spilled = Arc::new(spill::Spilled::default());
         let group = triggerd_scheduler::GroupCommit::new(db.clone());
         Ok(Store {
             db,
@@ -165,15 +165,21 @@ impl Store {
         }
     }
 
-    /// The whole value behind bytes read at `key` (see [`spill::resolve`]).
+    /// The whole value behind bytes read at `key`: the bytes themselves,
+    /// or (under the writers' lock, so never two versions mixed) the pieces
+    /// of the stub now at `key`, joined. A stub missing pieces is
+    /// quarantined and reported as absent.
     fn whole(&self, key: &[u8], bytes: sled::IVec) -> Result<Option<sled::IVec>> {
         if spill::decode_stub(&bytes).is_none() {
             return Ok(Some(bytes));
         }
-        match spill::resolve(&self.data, key, bytes.clone())? {
-            Ok(whole) => Ok(Some(whole)),
-            Err(e) => {
-                self.quarantine(key, &bytes, &CodecError::from(e))?;
+        let locked = self.spilled.lock();
+        match spill::Spilled::read_locked(&locked, &self.data, key)? {
+            None => Ok(None),
+            Some(Ok(whole)) => Ok(Some(whole)),
+            Some(Err(e)) => {
+                let kept = e.partial.clone();
+                self.quarantine_locked(&locked, key, kept, &CodecError::from(e))?;
                 Ok(None)
             }
         }
@@ -184,7 +190,25 @@ impl Store {
         Ok(self.data.contains_key(key)?)
     }
 
+    /// Moves the record at `key` that failed to decode (`bytes`, whole) to
+    /// the quarantine, unless a write replaced it since it was read.
     fn quarantine(&self, key: &[u8], bytes: &[u8], err: &CodecError) -> Result<()> {
+        let locked = self.spilled.lock();
+        match spill::Spilled::read_locked(&locked, &self.data, key)? {
+            Some(Ok(now)) if now.as_ref() == bytes => {
+                self.quarantine_locked(&locked, key, bytes.to_vec(), err)
+            }
+            _ => Ok(()), // rewritten or removed meanwhile: nothing to move
+        }
+    }
+
+    fn quarantine_locked(
+        &self,
+        locked: &spill::Locked<'_>,
+        key: &[u8],
+        kept: Vec<u8>,
+        err: &CodecError,
+    ) -> Result<()> {
         tracing::error!(
             key = %String::from_utf8_lossy(key),
             error = %err,
@@ -192,9 +216,10 @@ impl Store {
         );
         let mut qkey = vec![keys::kind::QUARANTINE];
         qkey.extend_from_slice(key);
-        self.spilled.apply(
+        spill::Spilled::apply_locked(
+            locked,
             &self.data,
-            vec![(qkey, Some(bytes.to_vec())), (key.to_vec(), None)],
+            vec![(qkey, Some(kept)), (key.to_vec(), None)],
         )?;
         metrics::counter!("triggerd_quarantined_records_total").increment(1);
         Ok(())
@@ -368,8 +393,52 @@ mod tests {
         assert!(got.is_none());
         let mut q = vec![keys::kind::QUARANTINE];
         q.extend_from_slice(&keys::campaign("big"));
-        assert!(store.contains(&q).expect("reads"));
-        assert_eq!(store.data.scan_prefix([keys::kind::SPILL]).count(), 0);
+        // What survived (the pieces before the gap) is kept in quarantine;
+        // the record's own pieces are gone.
+        let kept = store.get_raw(&q).expect("reads").expect("quarantined");
+        assert_eq!(kept.len(), 2 * spill::PIECE);
+        for piece in 0..5 {
+            assert!(
+                !store
+                    .contains(&spill::piece_key(&keys::campaign("big"), piece))
+                    .expect("reads")
+            );
+        }
+    }
+
+    /// A reader racing a writer that keeps resizing one large record never
+    /// sees a mix of two versions, and never quarantines the live record.
+    #[test]
+    fn reads_racing_rewrites_of_a_large_record_see_whole_versions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("opens");
+        let key = keys::campaign("big");
+        let version = |n: u64| vec![n; if n.is_multiple_of(2) { 20_000 } else { 6_000 }];
+        let mut w = WriteSet::new();
+        w.put(key.clone(), &version(0));
+        store.apply(w).expect("applies");
+        let writer = {
+            let (store, key) = (store.clone(), key.clone());
+            std::thread::spawn(move || {
+                for n in 1..400u64 {
+                    let mut w = WriteSet::new();
+                    w.put(key.clone(), &version(n));
+                    store.apply(w).expect("applies");
+                }
+            })
+        };
+        let mut reads = 0;
+        while !writer.is_finished() {
+            let got: Vec<u64> = store.get(&key).expect("reads").expect("never quarantined");
+            let n = got[0];
+            assert_eq!(got, version(n), "one whole version");
+            reads += 1;
+        }
+        writer.join().expect("writer");
+        assert!(reads > 0);
+        let mut q = vec![keys::kind::QUARANTINE];
+        q.extend_from_slice(&key);
+        assert!(!store.contains(&q).expect("reads"));
     }
 
     #[test]

@@ -1,32 +1,36 @@
 //! Values too large for one sled page, stored in pieces.
 //!
-//! sled 0.34 writes a page (a leaf of up to 17 values) bigger than 128 KiB
-//! — a quarter of its 512 KiB segment — to a blob file of its own, and never
-//! fsyncs that file: the log pointing at it is durable after a flush, the
-//! blob may not be after a power loss. Most records are small, but a
-//! rendered email in the outbox, a campaign with long templates, a stored
-//! answer listing a thousand errors or a profile with big custom attributes
-//! is not. So a value over [`SPILL_ABOVE`] bytes is stored as pieces of at
-//! most [`PIECE`] bytes under the `z` kind (`z` ‖ key length u32 ‖ key ‖
-//! piece number u32, see [`piece_key`]), and its own key holds a stub:
-//! [`STUB_FORMAT`], the value's length and its number of pieces. A leaf of
-//! 17 pieces stays under 128 KiB.
+//! sled 0.34 writes a page (a leaf of about 17 — after merges up to 20 —
+//! keys and values) bigger than 128 KiB, a quarter of its 512 KiB segment,
+//! to a blob file of its own, and never fsyncs that file: the log pointing
+//! at it is durable after a flush, the blob may not be after a power loss.
+//! Most records are small, but a rendered email in the outbox, a campaign
+//! with long templates, a stored answer listing a thousand errors or a
+//! profile with big custom attributes is not. So a value over
+//! [`SPILL_ABOVE`] bytes is stored as pieces of at most [`PIECE`] bytes
+//! under the `z` kind (`z` ‖ key length u32 ‖ key ‖ piece number u32, see
+//! [`piece_key`]), and its own key holds a stub: [`STUB_FORMAT`], the
+//! value's length and its number of pieces. Twenty pieces and their keys
+//! stay well under 128 KiB.
 //!
 //! Pieces and stub are written in the same atomic batch. Writing or removing
-//! a key whose value has pieces removes the pieces no longer needed in that
-//! batch: the keys with pieces are kept in memory (loaded at open from the
-//! piece keys; spilled values are rare). Reads go through [`resolve`].
+//! a key whose value had pieces removes the pieces no longer needed in that
+//! batch; the writer learns the old piece count by reading the key's current
+//! value (one point read per written key: nothing to keep in memory, nothing
+//! to scan at open). Writers hold [`Spilled`]'s lock across that read and
+//! the batch, and a reader that finds a stub takes the same lock before
+//! reading the pieces, so it never joins pieces of two versions.
 
 use std::collections::HashMap;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::keys::kind;
 
 /// Values longer than this are stored in pieces.
-pub const SPILL_ABOVE: usize = 6 * 1024;
+pub const SPILL_ABOVE: usize = 4 * 1024;
 /// Largest piece.
-pub const PIECE: usize = 6 * 1024;
+pub const PIECE: usize = 4 * 1024;
 /// First byte of a stub. Record formats use small numbers (1, 2), so a
 /// stub is never mistaken for a record.
 pub const STUB_FORMAT: u8 = 0xF5;
@@ -74,9 +78,9 @@ fn encode_stub(stub: Stub) -> Vec<u8> {
 /// The stub in `bytes`, if they are one.
 pub fn decode_stub(bytes: &[u8]) -> Option<Stub> {
     match bytes {
-        [STUB_FORMAT, len @ ..] if len.len() == STUB_LEN - 1 => Some(Stub {
-            len: u32::from_be_bytes(len[..4].try_into().ok()?),
-            pieces: u32::from_be_bytes(len[4..].try_into().ok()?),
+        [STUB_FORMAT, rest @ ..] if rest.len() == STUB_LEN - 1 => Some(Stub {
+            len: u32::from_be_bytes(rest[..4].try_into().ok()?),
+            pieces: u32::from_be_bytes(rest[4..].try_into().ok()?),
         }),
         _ => None,
     }
@@ -84,38 +88,12 @@ pub fn decode_stub(bytes: &[u8]) -> Option<Stub> {
 
 /// A stub whose pieces are missing or do not add up.
 #[derive(Debug, thiserror::Error)]
-#[error("value stored in pieces is incomplete: {found} of {expected} bytes")]
+#[error("value stored in pieces is incomplete: {} of {expected} bytes", .partial.len())]
 pub struct Incomplete {
     /// Bytes the stub announced.
     pub expected: u32,
-    /// Bytes found in pieces.
-    pub found: usize,
-}
-
-/// The whole value read at `key`: `bytes` themselves, or the pieces their
-/// stub points to, joined.
-pub fn resolve(
-    data: &sled::Tree,
-    key: &[u8],
-    bytes: sled::IVec,
-) -> sled::Result<Result<sled::IVec, Incomplete>> {
-    let Some(stub) = decode_stub(&bytes) else {
-        return Ok(Ok(bytes));
-    };
-    let mut value = Vec::with_capacity(stub.len as usize);
-    for piece in 0..stub.pieces {
-        match data.get(piece_key(key, piece))? {
-            Some(p) => value.extend_from_slice(&p),
-            None => break,
-        }
-    }
-    if value.len() != stub.len as usize {
-        return Ok(Err(Incomplete {
-            expected: stub.len,
-            found: value.len(),
-        }));
-    }
-    Ok(Ok(value.into()))
+    /// The pieces found, joined (kept when the record is quarantined).
+    pub partial: Vec<u8>,
 }
 
 /// Pieces needed for a value of `len` bytes (0: stored whole).
@@ -127,51 +105,54 @@ fn pieces_for(len: usize) -> u32 {
     }
 }
 
-/// The keys whose values are stored in pieces, with their piece counts;
-/// every write of the `data` tree goes through [`Spilled::apply`].
+/// The lock every write of the `data` tree, and every read of a stub's
+/// pieces, goes through; see the module documentation.
 #[derive(Debug, Default)]
 pub struct Spilled {
-    pieces: Mutex<HashMap<Vec<u8>, u32>>,
+    lock: Mutex<()>,
+}
+
+/// Proof that [`Spilled`]'s lock is held.
+pub struct Locked<'a> {
+    _guard: MutexGuard<'a, ()>,
 }
 
 impl Spilled {
-    /// Finds the keys with pieces (a scan of the piece keys).
-    pub fn load(data: &sled::Tree) -> sled::Result<Spilled> {
-        let mut pieces: HashMap<Vec<u8>, u32> = HashMap::new();
-        for item in data.scan_prefix([kind::SPILL]) {
-            let (k, _) = item?;
-            if let Some((key, piece)) = split_piece_key(&k) {
-                let n = pieces.entry(key.to_vec()).or_insert(0);
-                *n = (*n).max(piece + 1);
-            }
+    /// Takes the lock (writers and stub readers).
+    pub fn lock(&self) -> Locked<'_> {
+        Locked {
+            _guard: self.lock.lock(),
         }
-        Ok(Spilled {
-            pieces: Mutex::new(pieces),
-        })
     }
 
-    /// Number of keys whose values are stored in pieces.
-    pub fn keys(&self) -> usize {
-        self.pieces.lock().len()
-    }
-
-    /// Applies `ops` in order as one atomic batch: large values as pieces
-    /// and a stub, and the removal of pieces that keys no longer need.
+    /// Applies `ops` in order as one atomic batch; see [`Spilled::apply_locked`].
     pub fn apply(
         &self,
         data: &sled::Tree,
         ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> sled::Result<()> {
-        let mut known = self.pieces.lock();
-        // Piece counts as of this batch (a key may be written twice).
-        let mut changed: HashMap<Vec<u8>, u32> = HashMap::new();
+        let locked = self.lock();
+        Self::apply_locked(&locked, data, ops)
+    }
+
+    /// Applies `ops` in order as one atomic batch: large values as pieces
+    /// and a stub, and the removal of pieces that keys no longer need.
+    pub fn apply_locked(
+        _locked: &Locked<'_>,
+        data: &sled::Tree,
+        ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> sled::Result<()> {
+        // Piece counts as of this batch, for keys written twice in it.
+        let mut written: HashMap<Vec<u8>, u32> = HashMap::new();
         let mut batch = sled::Batch::default();
         for (key, value) in ops {
-            let old = changed
-                .get(&key)
-                .or_else(|| known.get(&key))
-                .copied()
-                .unwrap_or(0);
+            let old = match written.get(&key) {
+                Some(n) => *n,
+                None => data
+                    .get(&key)?
+                    .and_then(|b| decode_stub(&b))
+                    .map_or(0, |s| s.pieces),
+            };
             let new = value.as_ref().map_or(0, |v| pieces_for(v.len()));
             for piece in new..old {
                 batch.remove(piece_key(&key, piece));
@@ -190,19 +171,38 @@ impl Spilled {
                 Some(v) => batch.insert(key.as_slice(), v),
                 None => batch.remove(key.as_slice()),
             }
-            if old > 0 || new > 0 {
-                changed.insert(key, new);
+            written.insert(key, new);
+        }
+        data.apply_batch(batch)
+    }
+
+    /// The whole value at `key` now, read under the lock: the bytes stored,
+    /// or the pieces their stub points to, joined.
+    pub fn read_locked(
+        _locked: &Locked<'_>,
+        data: &sled::Tree,
+        key: &[u8],
+    ) -> sled::Result<Option<Result<sled::IVec, Incomplete>>> {
+        let Some(bytes) = data.get(key)? else {
+            return Ok(None);
+        };
+        let Some(stub) = decode_stub(&bytes) else {
+            return Ok(Some(Ok(bytes)));
+        };
+        let mut value = Vec::with_capacity(stub.len as usize);
+        for piece in 0..stub.pieces {
+            match data.get(piece_key(key, piece))? {
+                Some(p) => value.extend_from_slice(&p),
+                None => break,
             }
         }
-        data.apply_batch(batch)?;
-        for (key, n) in changed {
-            if n == 0 {
-                known.remove(&key);
-            } else {
-                known.insert(key, n);
-            }
+        if value.len() != stub.len as usize {
+            return Ok(Some(Err(Incomplete {
+                expected: stub.len,
+                partial: value,
+            })));
         }
-        Ok(())
+        Ok(Some(Ok(value.into())))
     }
 }
 
@@ -216,13 +216,11 @@ mod tests {
     }
 
     fn read(data: &sled::Tree, key: &[u8]) -> Option<Vec<u8>> {
-        let bytes = data.get(key).expect("get")?;
-        Some(
-            resolve(data, key, bytes)
-                .expect("io")
-                .expect("whole")
-                .to_vec(),
-        )
+        let spilled = Spilled::default();
+        let locked = spilled.lock();
+        Spilled::read_locked(&locked, data, key)
+            .expect("io")
+            .map(|v| v.expect("whole").to_vec())
     }
 
     fn pieces_of(data: &sled::Tree) -> usize {
@@ -258,14 +256,13 @@ mod tests {
             decode_stub(&data.get(b"ol").expect("get").expect("stub")),
             Some(Stub {
                 len: 50_000,
-                pieces: 9
+                pieces: 13
             })
         );
         assert_eq!(read(&data, b"ol"), Some(large));
-        assert_eq!(pieces_of(&data), 9);
+        assert_eq!(pieces_of(&data), 13);
         // No stored value comes near sled's blob threshold.
         assert!(data.iter().all(|kv| kv.expect("kv").1.len() <= PIECE));
-        assert_eq!(Spilled::load(&data).expect("load").keys(), 1);
     }
 
     #[test]
@@ -289,7 +286,6 @@ mod tests {
         write(None);
         assert_eq!(pieces_of(&data), 0);
         assert_eq!(data.get(b"c1").expect("get"), None);
-        assert_eq!(spilled.keys(), 0);
     }
 
     #[test]
@@ -307,9 +303,9 @@ mod tests {
             .expect("apply");
         assert_eq!(read(&data, b"k"), Some(vec![2u8; PIECE + 5]));
         assert_eq!(pieces_of(&data), 2);
-        // Known after a reopen too: a later removal cleans up.
-        let reloaded = Spilled::load(&data).expect("load");
-        reloaded
+        // A later removal (by another writer: nothing is kept in memory)
+        // cleans up.
+        Spilled::default()
             .apply(&data, vec![(b"k".to_vec(), None)])
             .expect("apply");
         assert_eq!(pieces_of(&data), 0);
@@ -323,8 +319,12 @@ mod tests {
             .apply(&data, vec![(b"k".to_vec(), Some(vec![3u8; 3 * PIECE]))])
             .expect("apply");
         data.remove(piece_key(b"k", 1)).expect("remove");
-        let bytes = data.get(b"k").expect("get").expect("stub");
-        let err = resolve(&data, b"k", bytes).expect("io").expect_err("short");
-        assert_eq!((err.expected, err.found), (3 * PIECE as u32, PIECE));
+        let locked = spilled.lock();
+        let err = Spilled::read_locked(&locked, &data, b"k")
+            .expect("io")
+            .expect("present")
+            .expect_err("short");
+        assert_eq!(err.expected, 3 * PIECE as u32);
+        assert_eq!(err.partial, vec![3u8; PIECE], "the piece before the gap");
     }
 }
