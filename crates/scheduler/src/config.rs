@@ -19,11 +19,12 @@ pub struct Config {
     pub max_group_span_ms: i64,
     /// Largest number of timers in one stored group.
     pub max_group_timers: usize,
-    /// Largest encoded bytes of one stored group (payloads plus about 40
-    /// bytes per timer). sled writes a leaf of up to 17 values as one page,
-    /// and a page over 128 KiB (a quarter of its 512 KiB segment) goes to a
-    /// blob file of its own: a file create per write, an unlink later, and
-    /// no fsync in sled 0.34. 6 KiB keeps a leaf of groups under that.
+    /// Largest encoded bytes of one stored group (payloads plus at most 44
+    /// bytes per timer). sled writes a leaf of about 17 values (up to 20
+    /// after a merge) as one page, and a page over 128 KiB (a quarter of its
+    /// 512 KiB segment) goes to a blob file of its own: a file create per
+    /// write, an unlink later, and no fsync in sled 0.34. 5 KiB keeps a
+    /// leaf of groups under that.
     pub max_group_bytes: usize,
     /// Most timers `run` hands to the handler at once.
     pub fire_batch: usize,
@@ -39,7 +40,7 @@ impl Default for Config {
             min_group_span_ms: 1_000,
             max_group_span_ms: 3_600_000,
             max_group_timers: 1_024,
-            max_group_bytes: 6 * 1024,
+            max_group_bytes: 5 * 1024,
             fire_batch: 1_000,
             compaction: true,
         }

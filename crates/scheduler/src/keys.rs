@@ -14,6 +14,7 @@
 //! | `0x21` | [`RunKey`]: run id                    | run header with bloom filters |
 //! | `0x22` | [`RunKey`]: run id                    | marker: compaction output in progress |
 //! | `0x23` | [`BloomPageKey`]: run id, filter, page | 512 words of a big run's bloom filter |
+//! | `0x24` | [`RunKey`]: run id                    | marker: run merged away, its chunks and pages being deleted |
 //!
 //! **Key-order contract.** Every key type here encodes its fields in
 //! declaration order as fixed-width big-endian bytes, with signed integers
@@ -38,6 +39,9 @@ pub(crate) const PENDING_RUN_PREFIX: u8 = 0x22;
 
 /// Prefix of the bloom filter pages of big runs.
 pub(crate) const BLOOM_PREFIX: u8 = 0x23;
+/// Prefix of markers of runs merged away whose chunks and pages are still
+/// being deleted.
+pub(crate) const RETIRED_RUN_PREFIX: u8 = 0x24;
 
 /// Key of the format version.
 pub(crate) fn format_key() -> Vec<u8> {
@@ -220,6 +224,14 @@ impl BloomPageKey {
         k[9] = self.filter;
         k[10..14].copy_from_slice(&self.page.to_be_bytes());
         k
+    }
+
+    /// Prefix of every page of both filters of `run`.
+    pub fn run_prefix(run: u64) -> [u8; 9] {
+        let mut p = [0u8; 9];
+        p[0] = BLOOM_PREFIX;
+        p[1..9].copy_from_slice(&run.to_be_bytes());
+        p
     }
 
     /// Inclusive byte range `[first, last]` covering every page of one filter

@@ -822,6 +822,17 @@ impl Compactor {
                             return;
                         }
                         st.index.replace(&ids, merged.output);
+                        drop(st);
+                        // No lookup can reach the inputs any more; their
+                        // chunks go in small batches (a restart finishes
+                        // what a crash cuts short).
+                        for run in merged.retired {
+                            let marker =
+                                crate::keys::RunKey { run }.encode(crate::keys::RETIRED_RUN_PREFIX);
+                            if let Err(e) = crate::index::purge_run(tree, run, &marker) {
+                                tracing::error!(error = %e, run, "deleting a merged run failed");
+                            }
+                        }
                     }
                     Ok(None) => {
                         st.index.release(&ids);

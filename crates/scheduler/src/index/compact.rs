@@ -13,9 +13,14 @@
 //! every lookup, while in the common case only one core compacts.
 //!
 //! A merge streams the inputs in `(id, seq, kind)` order and writes output
-//! chunks under a pending marker; the swap (output header in, inputs and the
-//! marker out) is one atomic batch, and a marker found at startup means the
-//! output is debris to delete. Records whose group no longer exists are
+//! chunks and bloom pages under a pending marker; the swap (output header
+//! in, input headers and the marker out, a retired marker per input in) is
+//! one small atomic batch, and the inputs' chunks and pages are deleted
+//! after it in bounded batches ([`super::purge_run`]): sled holds its
+//! global write lock for a whole batch, and one batch deleting a merged run
+//! of millions of records stalled every writer for most of a second. A
+//! pending marker found at startup means the output is debris to delete; a
+//! retired marker, that an input's deletion was cut short. Records whose group no longer exists are
 //! dropped: loads never read a deleted group and lookups check that the
 //! group of a version exists, so such records are garbage.
 
@@ -27,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{Run, RunBuilder};
 use crate::codec::{ChunkView, Record};
 use crate::error::Result;
-use crate::keys::{ChunkKey, GroupKey, PENDING_RUN_PREFIX, RUN_PREFIX, RunKey};
+use crate::keys::{ChunkKey, GroupKey, PENDING_RUN_PREFIX, RETIRED_RUN_PREFIX, RUN_PREFIX, RunKey};
 
 /// Runs per class that trigger a merge.
 const FANOUT: usize = 8;
@@ -86,7 +91,6 @@ struct Cursor {
     chunks: Option<sled::Iter>,
     current: Option<sled::IVec>,
     pos: usize,
-    keys: Vec<sled::IVec>,
 }
 
 impl Cursor {
@@ -96,7 +100,6 @@ impl Cursor {
                 chunks: None,
                 current: Some(sled::IVec::from(bytes)),
                 pos: 0,
-                keys: Vec::new(),
             },
             None => {
                 let (lo, hi) = ChunkKey::run_range(run.id);
@@ -104,7 +107,6 @@ impl Cursor {
                     chunks: Some(tree.range(lo..hi)),
                     current: None,
                     pos: 0,
-                    keys: Vec::new(),
                 }
             }
         }
@@ -121,8 +123,7 @@ impl Cursor {
             }
             match self.chunks.as_mut().and_then(Iterator::next) {
                 Some(item) => {
-                    let (k, v) = item?;
-                    self.keys.push(k);
+                    let (_, v) = item?;
                     self.current = Some(v);
                     self.pos = 0;
                 }
@@ -138,6 +139,9 @@ pub(crate) struct Merged {
     pub output: Option<Run>,
     /// The batch that swaps the output in and the inputs out.
     pub swap: sled::Batch,
+    /// Input runs whose chunks and pages to delete once the swap is
+    /// applied (see [`super::purge_run`]).
+    pub retired: Vec<u64>,
 }
 
 /// Merges `inputs` into run `out_id`, dropping records whose group is gone.
@@ -212,7 +216,7 @@ pub(crate) fn merge(
             tree.insert(k.encode(), v)?;
         }
         for (k, v) in done.bloom_pages {
-            swap.insert(k.encode().to_vec(), v);
+            tree.insert(k.encode(), v)?;
         }
         swap.insert(
             RunKey { run: out_id }.encode(RUN_PREFIX).to_vec(),
@@ -225,16 +229,18 @@ pub(crate) fn merge(
     if large {
         swap.remove(marker.to_vec());
     }
-    for (input, cursor) in inputs.iter().zip(cursors) {
+    for input in inputs {
         swap.remove(RunKey { run: input.id }.encode(RUN_PREFIX).to_vec());
-        for k in input.bloom_page_keys() {
-            swap.remove(k.encode().to_vec());
-        }
-        for k in cursor.keys {
-            swap.remove(k);
-        }
+        swap.insert(
+            RunKey { run: input.id }.encode(RETIRED_RUN_PREFIX).to_vec(),
+            sled::IVec::default(),
+        );
     }
-    Ok(Some(Merged { output, swap }))
+    Ok(Some(Merged {
+        output,
+        swap,
+        retired: inputs.iter().map(|r| r.id).collect(),
+    }))
 }
 
 #[cfg(test)]
@@ -396,14 +402,74 @@ mod tests {
         let merged = merge(&tree, &inputs, 3, &AtomicBool::new(false))
             .expect("merge")
             .expect("not stopped");
+        assert!(pages_of(3) > 0, "output pages written before the swap");
         tree.apply_batch(merged.swap).expect("swap");
+        assert!(pages_of(1) > 0, "inputs are deleted after the swap, apart");
+        assert_eq!(merged.retired, vec![1, 2]);
+        for run in merged.retired {
+            let marker = RunKey { run }.encode(RETIRED_RUN_PREFIX);
+            super::super::purge_run(&tree, run, &marker).expect("purge");
+        }
         assert_eq!((pages_of(1), pages_of(2)), (0, 0), "inputs' pages removed");
-        assert!(pages_of(3) > 0);
+        let (lo, hi) = ChunkKey::run_range(1);
+        assert_eq!(tree.range(lo..hi).count(), 0, "inputs' chunks removed");
+        assert_eq!(tree.scan_prefix([RETIRED_RUN_PREFIX]).count(), 0);
         let reloaded = IdIndex::load(&tree).expect("load");
         assert_eq!(reloaded.runs().len(), 1);
         assert_eq!(reloaded.runs()[0].puts, 10_000);
         let exists = |g: &GroupKey| Ok(tree.contains_key(g.encode())?);
         assert!(reloaded.lookup(&tree, 9_999, exists).expect("ok").is_some());
+    }
+
+    #[test]
+    fn a_deletion_cut_short_after_the_swap_is_finished_at_load() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        let mut index = IdIndex::default();
+        tree.insert(
+            GroupKey {
+                min_due: Millis(1),
+                gseq: 1,
+            }
+            .encode(),
+            &[1u8][..],
+        )
+        .expect("group");
+        for run in [1u64, 2] {
+            let records = (0..3_000u128)
+                .map(|i| {
+                    rec(
+                        i * 2 + u128::from(run),
+                        run * 10_000 + i as u64,
+                        Kind::Put,
+                        1,
+                    )
+                })
+                .collect();
+            let mut batch = sled::Batch::default();
+            let r = IdIndex::stage_run(run, records, &mut batch).expect("stage");
+            tree.apply_batch(batch).expect("apply");
+            index.add(r);
+        }
+        let inputs = index.runs().to_vec();
+        let merged = merge(&tree, &inputs, 3, &AtomicBool::new(false))
+            .expect("merge")
+            .expect("not stopped");
+        // The swap lands; the process dies before deleting the inputs.
+        tree.apply_batch(merged.swap).expect("swap");
+        assert_eq!(tree.scan_prefix([RETIRED_RUN_PREFIX]).count(), 2);
+        let reloaded = IdIndex::load(&tree).expect("load");
+        assert_eq!(reloaded.runs().len(), 1);
+        assert_eq!(reloaded.runs()[0].puts, 6_000);
+        assert_eq!(tree.scan_prefix([RETIRED_RUN_PREFIX]).count(), 0);
+        for run in [1u64, 2] {
+            let (lo, hi) = ChunkKey::run_range(run);
+            assert_eq!(tree.range(lo..hi).count(), 0);
+            let pages = crate::keys::BloomPageKey::run_prefix(run);
+            assert_eq!(tree.scan_prefix(pages).count(), 0);
+        }
+        let exists = |g: &GroupKey| Ok(tree.contains_key(g.encode())?);
+        assert!(reloaded.lookup(&tree, 5_999, exists).expect("ok").is_some());
     }
 
     #[test]
@@ -424,8 +490,18 @@ mod tests {
             vec![1u8],
         )
         .expect("chunk");
+        tree.insert(
+            crate::keys::BloomPageKey {
+                run: 42,
+                filter: 0,
+                page: 0,
+            }
+            .encode(),
+            vec![1u8],
+        )
+        .expect("page");
         let index = IdIndex::load(&tree).expect("load");
         assert!(index.runs().is_empty());
-        assert_eq!(tree.len(), 0);
+        assert_eq!(tree.len(), 0, "chunks, pages and marker removed");
     }
 }

@@ -15,7 +15,7 @@
 //! over a quarter of its 512 KiB segment goes to a separate blob file: a
 //! file create per write and an unlink later, and sled 0.34 never fsyncs
 //! blob files. So no value here is allowed to be large: chunks hold
-//! [`CHUNK_RECORDS`] records (≈ 6 KiB) and a filter over
+//! [`CHUNK_RECORDS`] records (≈ 4.7 KiB) and a filter over
 //! [`INLINE_FILTER_WORDS`] words is stored in 4 KiB pages beside the header
 //! (a merged run of millions of records has a filter of megabytes). A background compactor merges runs of similar size (see
 //! [`compact`]) and drops every record whose group is gone from disk: a
@@ -35,14 +35,21 @@ use crate::codec::{
     decode_run_header, encode_bloom_page, encode_chunk, encode_run_header,
 };
 use crate::error::{Error, Result};
-use crate::keys::{BloomPageKey, ChunkKey, GroupKey, PENDING_RUN_PREFIX, RUN_PREFIX, RunKey};
+use crate::keys::{
+    BloomPageKey, ChunkKey, GroupKey, PENDING_RUN_PREFIX, RETIRED_RUN_PREFIX, RUN_PREFIX, RunKey,
+};
 use crate::types::{Millis, TimerId};
 
-/// Target number of records per stored chunk (≈ 6 KiB, so that a leaf of
-/// chunks stays under sled's blob threshold).
-pub(crate) const CHUNK_RECORDS: usize = 128;
+/// Target number of records per stored chunk (≈ 4.7 KiB: a leaf holds
+/// about 17 values, up to 20 after sled merges a small neighbour into it,
+/// and must stay under sled's 128 KiB blob threshold).
+pub(crate) const CHUNK_RECORDS: usize = 96;
 /// Filters of more words than this (2 KiB) are stored in bloom pages.
 pub(crate) const INLINE_FILTER_WORDS: usize = 256;
+/// Keys deleted per batch when a run's chunks and pages go: sled holds its
+/// global write lock for a whole batch, so one batch for a merged run of
+/// millions of records would stall every writer for a second.
+pub(crate) const PURGE_BATCH: usize = 2_048;
 /// Filter number of the put filter in [`BloomPageKey`].
 const PUT_FILTER: u8 = 0;
 /// Filter number of the tomb filter in [`BloomPageKey`].
@@ -75,24 +82,6 @@ impl Run {
     /// The encoded records of an inline run.
     pub fn inline(&self) -> Option<&[u8]> {
         self.inline.as_deref()
-    }
-
-    /// Keys of the bloom pages this run's filters are stored in (a filter
-    /// of a version 1 header has none: removing absent keys is harmless).
-    pub fn bloom_page_keys(&self) -> impl Iterator<Item = BloomPageKey> + '_ {
-        [
-            (PUT_FILTER, &self.put_bloom),
-            (TOMB_FILTER, &self.tomb_bloom),
-        ]
-        .into_iter()
-        .filter(|(_, bloom)| bloom.words().len() > INLINE_FILTER_WORDS)
-        .flat_map(move |(filter, bloom)| {
-            (0..bloom.words().len().div_ceil(BLOOM_PAGE_WORDS)).map(move |page| BloomPageKey {
-                run: self.id,
-                filter,
-                page: page as u32,
-            })
-        })
     }
 }
 
@@ -255,6 +244,33 @@ impl RunBuilder {
     }
 }
 
+/// Deletes the chunks and bloom pages of `run`, which no header refers to
+/// (merged away, or a merge output that never swapped in), in batches of
+/// [`PURGE_BATCH`] keys, and then its `marker`. Restartable: the marker
+/// stays until everything is gone, and loading finishes what it finds.
+pub(crate) fn purge_run(tree: &sled::Tree, run: u64, marker: &[u8]) -> Result<()> {
+    let (lo, hi) = ChunkKey::run_range(run);
+    let pages = BloomPageKey::run_prefix(run);
+    loop {
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        let keys = tree
+            .range(lo.as_slice()..hi.as_slice())
+            .keys()
+            .chain(tree.scan_prefix(pages).keys())
+            .take(PURGE_BATCH);
+        for key in keys {
+            batch.remove(key?);
+            n += 1;
+        }
+        if n == 0 {
+            tree.remove(marker)?;
+            return Ok(());
+        }
+        tree.apply_batch(batch)?;
+    }
+}
+
 /// The set of live runs.
 #[derive(Debug, Default)]
 pub(crate) struct IdIndex {
@@ -266,16 +282,16 @@ pub(crate) struct IdIndex {
 impl IdIndex {
     /// Loads run headers; removes output of compactions that never finished.
     pub fn load(tree: &sled::Tree) -> Result<Self> {
-        for item in tree.scan_prefix([PENDING_RUN_PREFIX]) {
-            let (key, _) = item?;
-            let run = RunKey::decode(&key, PENDING_RUN_PREFIX)?.run;
-            let (lo, hi) = ChunkKey::run_range(run);
-            let mut batch = sled::Batch::default();
-            for chunk in tree.range(lo..hi) {
-                batch.remove(chunk?.0);
+        // Output of merges that never swapped in, and inputs of merges that
+        // did but whose deletion was cut short.
+        for prefix in [PENDING_RUN_PREFIX, RETIRED_RUN_PREFIX] {
+            let markers: Vec<sled::IVec> = tree
+                .scan_prefix([prefix])
+                .keys()
+                .collect::<sled::Result<_>>()?;
+            for key in markers {
+                purge_run(tree, RunKey::decode(&key, prefix)?.run, &key)?;
             }
-            batch.remove(key);
-            tree.apply_batch(batch)?;
         }
         let mut runs = Vec::new();
         for item in tree.scan_prefix([RUN_PREFIX]) {
@@ -554,7 +570,11 @@ mod tests {
             4,
             (0..n).map(|i| put(i * 3, 1, 5)).collect(),
         );
-        let pages: Vec<_> = index.runs()[0].bloom_page_keys().collect();
+        let pages: Vec<sled::IVec> = tree
+            .scan_prefix(BloomPageKey::run_prefix(4))
+            .keys()
+            .collect::<sled::Result<_>>()
+            .expect("keys");
         // 50,000 puts × 16 bits = 12,544 words: 25 pages; the tomb filter
         // (one block) stays in the header.
         assert_eq!(pages.len(), 25);
@@ -575,7 +595,7 @@ mod tests {
         }
         assert_eq!(reloaded.lookup(&tree, 1, exists(&tree)).expect("ok"), None);
         // A missing page is reported, not papered over.
-        tree.remove(pages[3].encode()).expect("remove");
+        tree.remove(&pages[3]).expect("remove");
         assert!(matches!(IdIndex::load(&tree), Err(Error::Corrupt { .. })));
     }
 
