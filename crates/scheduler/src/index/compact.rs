@@ -366,10 +366,9 @@ mod tests {
         assert_eq!(tree.scan_prefix([PENDING_RUN_PREFIX]).count(), 0);
     }
 
-    #[test]
-    fn merge_moves_bloom_pages_to_the_output_run() {
-        let db = sled::Config::new().temporary(true).open().expect("db");
-        let tree = db.open_tree("t").expect("tree");
+    /// Runs 1 and 2 of `per_run` puts each (interleaved ids), all in group
+    /// `(1, 1)`, which exists on disk: big enough for paged filters.
+    fn two_put_runs(tree: &sled::Tree, per_run: u128) -> IdIndex {
         let mut index = IdIndex::default();
         let group = GroupKey {
             min_due: Millis(1),
@@ -377,7 +376,7 @@ mod tests {
         };
         tree.insert(group.encode(), &[1u8][..]).expect("group");
         for run in [1u64, 2] {
-            let records = (0..5_000u128)
+            let records = (0..per_run)
                 .map(|i| {
                     rec(
                         i * 2 + u128::from(run),
@@ -392,6 +391,14 @@ mod tests {
             tree.apply_batch(batch).expect("apply");
             index.add(r);
         }
+        index
+    }
+
+    #[test]
+    fn merge_moves_bloom_pages_to_the_output_run() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        let index = two_put_runs(&tree, 5_000);
         let pages_of = |run: u64| {
             let mut lo = vec![crate::keys::BLOOM_PREFIX];
             lo.extend_from_slice(&run.to_be_bytes());
@@ -425,32 +432,7 @@ mod tests {
     fn a_deletion_cut_short_after_the_swap_is_finished_at_load() {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = db.open_tree("t").expect("tree");
-        let mut index = IdIndex::default();
-        tree.insert(
-            GroupKey {
-                min_due: Millis(1),
-                gseq: 1,
-            }
-            .encode(),
-            &[1u8][..],
-        )
-        .expect("group");
-        for run in [1u64, 2] {
-            let records = (0..3_000u128)
-                .map(|i| {
-                    rec(
-                        i * 2 + u128::from(run),
-                        run * 10_000 + i as u64,
-                        Kind::Put,
-                        1,
-                    )
-                })
-                .collect();
-            let mut batch = sled::Batch::default();
-            let r = IdIndex::stage_run(run, records, &mut batch).expect("stage");
-            tree.apply_batch(batch).expect("apply");
-            index.add(r);
-        }
+        let index = two_put_runs(&tree, 3_000);
         let inputs = index.runs().to_vec();
         let merged = merge(&tree, &inputs, 3, &AtomicBool::new(false))
             .expect("merge")
