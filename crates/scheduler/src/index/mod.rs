@@ -50,6 +50,8 @@ pub(crate) const INLINE_FILTER_WORDS: usize = 256;
 /// global write lock for a whole batch, so one batch for a merged run of
 /// millions of records would stall every writer for a second.
 pub(crate) const PURGE_BATCH: usize = 2_048;
+/// Bloom pages to write: key and encoded page.
+type BloomPages = Vec<(BloomPageKey, Vec<u8>)>;
 /// Filter number of the put filter in [`BloomPageKey`].
 const PUT_FILTER: u8 = 0;
 /// Filter number of the tomb filter in [`BloomPageKey`].
@@ -83,6 +85,19 @@ impl Run {
     pub fn inline(&self) -> Option<&[u8]> {
         self.inline.as_deref()
     }
+
+    /// The run's encoded header and the bloom pages it refers to.
+    fn header(&self) -> Result<(Vec<u8>, BloomPages)> {
+        let mut pages = Vec::new();
+        let header = encode_run_header(&RunHeader {
+            puts: self.puts,
+            tombs: self.tombs,
+            put_bloom: store_filter(self.id, PUT_FILTER, &self.put_bloom, &mut pages)?,
+            tomb_bloom: store_filter(self.id, TOMB_FILTER, &self.tomb_bloom, &mut pages)?,
+            inline: self.inline.clone(),
+        })?;
+        Ok((header, pages))
+    }
 }
 
 /// Stores a filter inside the header when small, else as pages (pushed to
@@ -91,7 +106,7 @@ fn store_filter(
     run: u64,
     filter: u8,
     bloom: &Bloom,
-    pages: &mut Vec<(BloomPageKey, Vec<u8>)>,
+    pages: &mut BloomPages,
 ) -> Result<FilterWords> {
     let words = bloom.words();
     if words.len() <= INLINE_FILTER_WORDS {
@@ -144,7 +159,7 @@ pub(crate) struct Finished {
     /// The last chunk (absent for inline runs).
     pub last_chunk: Option<(ChunkKey, Vec<u8>)>,
     /// Pages of filters too big for the header.
-    pub bloom_pages: Vec<(BloomPageKey, Vec<u8>)>,
+    pub bloom_pages: BloomPages,
     /// Encoded header.
     pub header: Vec<u8>,
     /// The run as held in memory.
@@ -219,14 +234,6 @@ impl RunBuilder {
         let inline = (self.chunks_cut == 0 && self.chunk.len() <= INLINE_RECORDS)
             .then(|| encode_chunk(&self.chunk));
         let last_chunk = if inline.is_some() { None } else { self.cut() };
-        let mut bloom_pages = Vec::new();
-        let header = encode_run_header(&RunHeader {
-            puts: self.puts,
-            tombs: self.tombs,
-            put_bloom: store_filter(self.id, PUT_FILTER, &self.put_bloom, &mut bloom_pages)?,
-            tomb_bloom: store_filter(self.id, TOMB_FILTER, &self.tomb_bloom, &mut bloom_pages)?,
-            inline: inline.clone(),
-        })?;
         let run = Run {
             id: self.id,
             puts: self.puts,
@@ -235,6 +242,7 @@ impl RunBuilder {
             tomb_bloom: self.tomb_bloom,
             inline,
         };
+        let (header, bloom_pages) = run.header()?;
         Ok(Finished {
             last_chunk,
             bloom_pages,
@@ -294,6 +302,7 @@ impl IdIndex {
             }
         }
         let mut runs = Vec::new();
+        let mut outdated = Vec::new();
         for item in tree.scan_prefix([RUN_PREFIX]) {
             let (key, value) = item?;
             let id = RunKey::decode(&key, RUN_PREFIX)?.run;
@@ -301,14 +310,31 @@ impl IdIndex {
             if let Some(bytes) = &h.inline {
                 ChunkView::new(bytes)?;
             }
-            runs.push(Arc::new(Run {
+            let big_inline = |f: &FilterWords| matches!(f, FilterWords::Inline(w) if w.len() > INLINE_FILTER_WORDS);
+            let upgrade = big_inline(&h.put_bloom) || big_inline(&h.tomb_bloom);
+            let run = Arc::new(Run {
                 id,
                 puts: h.puts,
                 tombs: h.tombs,
                 put_bloom: load_filter(tree, id, PUT_FILTER, h.put_bloom)?,
                 tomb_bloom: load_filter(tree, id, TOMB_FILTER, h.tomb_bloom)?,
                 inline: h.inline,
-            }));
+            });
+            if upgrade {
+                outdated.push(run.clone());
+            }
+            runs.push(run);
+        }
+        // Headers of older data dirs carry big filters inline: a page of
+        // them goes past sled's blob threshold. Rewrite them with pages.
+        for run in outdated {
+            let (header, pages) = run.header()?;
+            let mut batch = sled::Batch::default();
+            for (k, v) in pages {
+                batch.insert(k.encode().to_vec(), v);
+            }
+            batch.insert(RunKey { run: run.id }.encode(RUN_PREFIX).to_vec(), header);
+            tree.apply_batch(batch)?;
         }
         Ok(IdIndex {
             runs,
@@ -597,6 +623,63 @@ mod tests {
         // A missing page is reported, not papered over.
         tree.remove(&pages[3]).expect("remove");
         assert!(matches!(IdIndex::load(&tree), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn version_1_headers_with_big_filters_are_rewritten_with_pages_at_load() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        let mut index = IdIndex::default();
+        apply(
+            &tree,
+            &mut index,
+            9,
+            (0..20_000u128).map(|i| put(i, 1, 5)).collect(),
+        );
+        // Turn the stored header into what a version 1 writer left: the
+        // filters inside, no pages.
+        let run = &index.runs()[0];
+        let mut v1 = vec![crate::codec::RUN_VERSION_INLINE_FILTERS];
+        bincode::encode_into_std_write(
+            (
+                run.puts,
+                run.tombs,
+                run.put_bloom.words().to_vec(),
+                run.tomb_bloom.words().to_vec(),
+                None::<Vec<u8>>,
+            ),
+            &mut v1,
+            bincode::config::standard(),
+        )
+        .expect("encodes");
+        let pages = BloomPageKey::run_prefix(9);
+        let stale: Vec<sled::IVec> = tree
+            .scan_prefix(pages)
+            .keys()
+            .collect::<sled::Result<_>>()
+            .expect("keys");
+        for k in stale {
+            tree.remove(k).expect("remove");
+        }
+        tree.insert(RunKey { run: 9 }.encode(RUN_PREFIX), v1)
+            .expect("v1 header");
+        let reloaded = IdIndex::load(&tree).expect("loads the v1 header");
+        assert!(tree.scan_prefix(pages).count() > 0, "pages written");
+        let header = tree
+            .get(RunKey { run: 9 }.encode(RUN_PREFIX))
+            .expect("get")
+            .expect("header");
+        assert_eq!(header[0], crate::codec::RUN_VERSION);
+        assert!(header.len() < 1024, "filters moved out: {}", header.len());
+        let again = IdIndex::load(&tree).expect("loads the rewritten header");
+        assert_eq!(again.memory(), reloaded.memory());
+        assert_eq!(
+            again
+                .lookup(&tree, 19_999, exists(&tree))
+                .expect("ok")
+                .map(|v| v.seq),
+            Some(1)
+        );
     }
 
     #[test]
