@@ -530,6 +530,12 @@ mod tests {
         }
     }
 
+    /// A fresh temporary tree and an index with no run.
+    fn empty() -> (sled::Tree, IdIndex) {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        (db.open_tree("t").expect("tree"), IdIndex::default())
+    }
+
     fn exists(tree: &sled::Tree) -> impl Fn(&GroupKey) -> Result<bool> + '_ {
         move |g| Ok(tree.contains_key(g.encode())?)
     }
@@ -547,9 +553,7 @@ mod tests {
 
     #[test]
     fn lookup_sees_newest_untombed_put_across_runs() {
-        let db = sled::Config::new().temporary(true).open().expect("db");
-        let tree = db.open_tree("t").expect("tree");
-        let mut index = IdIndex::default();
+        let (tree, mut index) = empty();
         apply(&tree, &mut index, 1, vec![put(10, 1, 100), put(11, 2, 200)]);
         apply(&tree, &mut index, 2, vec![tomb(10, 1), put(10, 3, 300)]);
         apply(&tree, &mut index, 3, vec![tomb(11, 2)]);
@@ -586,9 +590,7 @@ mod tests {
 
     #[test]
     fn big_filters_are_stored_in_pages_and_reloaded() {
-        let db = sled::Config::new().temporary(true).open().expect("db");
-        let tree = db.open_tree("t").expect("tree");
-        let mut index = IdIndex::default();
+        let (tree, mut index) = empty();
         let n = 50_000u128;
         apply(
             &tree,
@@ -627,9 +629,7 @@ mod tests {
 
     #[test]
     fn version_1_headers_with_big_filters_are_rewritten_with_pages_at_load() {
-        let db = sled::Config::new().temporary(true).open().expect("db");
-        let tree = db.open_tree("t").expect("tree");
-        let mut index = IdIndex::default();
+        let (tree, mut index) = empty();
         apply(
             &tree,
             &mut index,
@@ -684,9 +684,7 @@ mod tests {
 
     #[test]
     fn small_runs_are_inline_and_large_ones_chunked() {
-        let db = sled::Config::new().temporary(true).open().expect("db");
-        let tree = db.open_tree("t").expect("tree");
-        let mut index = IdIndex::default();
+        let (tree, mut index) = empty();
         apply(
             &tree,
             &mut index,
@@ -723,9 +721,7 @@ mod tests {
 
     #[test]
     fn large_runs_split_into_chunks_without_splitting_an_id() {
-        let db = sled::Config::new().temporary(true).open().expect("db");
-        let tree = db.open_tree("t").expect("tree");
-        let mut index = IdIndex::default();
+        let (tree, mut index) = empty();
         let mut records = Vec::new();
         for i in 0..(CHUNK_RECORDS as u128 * 2 + 10) {
             records.push(put(i / 2, i as u64, 5));
