@@ -20,9 +20,10 @@
 //! global write lock for a whole batch, and one batch deleting a merged run
 //! of millions of records stalled every writer for most of a second. A
 //! pending marker found at startup means the output is debris to delete; a
-//! retired marker, that an input's deletion was cut short. Records whose group no longer exists are
-//! dropped: loads never read a deleted group and lookups check that the
-//! group of a version exists, so such records are garbage.
+//! retired marker, that an input's deletion was cut short. Records whose
+//! group no longer exists are dropped: loads never read a deleted group and
+//! lookups check that the group of a version exists, so such records are
+//! garbage.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
