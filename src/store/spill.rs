@@ -142,7 +142,8 @@ impl Spilled {
         data: &sled::Tree,
         ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> sled::Result<()> {
-        // Piece counts as of this batch, for keys written twice in it.
+        // Piece counts as of this batch, for keys with pieces written twice
+        // in it (a key with none before or after reads the same from disk).
         let mut written: HashMap<Vec<u8>, u32> = HashMap::new();
         let mut batch = sled::Batch::default();
         for (key, value) in ops {
@@ -171,7 +172,9 @@ impl Spilled {
                 Some(v) => batch.insert(key.as_slice(), v),
                 None => batch.remove(key.as_slice()),
             }
-            written.insert(key, new);
+            if old > 0 || new > 0 {
+                written.insert(key, new);
+            }
         }
         data.apply_batch(batch)
     }
