@@ -1,11 +1,14 @@
 //! Merging index runs (size-tiered compaction).
 //!
-//! Runs fall in size classes of powers of four; eight runs of one class
-//! merge into one, so a record is rewritten about `log8(total / batch)`
-//! times and a lookup checks a few dozen filters at most (runs holding only
-//! puts or only tombs are skipped by the lookups that cannot need them). When tombs make up more than
-//! half of all records, everything merges. Small runs (one write call each)
-//! merge eight at a time.
+//! Runs fall in size classes of powers of four, from the one-record run of
+//! a single cancel up; eight runs of one class merge into one, so a record
+//! is rewritten about `log8(total / batch)` times and a lookup checks a few
+//! dozen filters at most (runs holding only puts or only tombs are skipped
+//! by the lookups that cannot need them). When tombs make up more than half
+//! of all records, everything merges. Small runs get no class of their
+//! own: when every run under 1,024 records shared one, the run their merges
+//! built was merged again with each seven new ones, so a record written by a
+//! single cancel was rewritten about seventy times before it left the class.
 //!
 //! Two workers merge: one takes any due merge; the other, once 24 runs are
 //! waiting, merges runs under 65,536 records, so that a long merge of big
@@ -37,10 +40,6 @@ use crate::keys::{ChunkKey, GroupKey, PENDING_RUN_PREFIX, RETIRED_RUN_PREFIX, RU
 
 /// Runs per class that trigger a merge.
 const FANOUT: usize = 8;
-/// Small runs (one write call each) that trigger a merge of them all.
-const SMALL_RUNS: usize = 8;
-/// Runs below this many records count as small.
-const SMALL: u64 = 1024;
 /// Free runs above which the quick lane starts helping.
 const QUICK_LANE_RUNS: usize = 24;
 /// Runs below this many records are merged by the quick lane too.
@@ -49,11 +48,7 @@ const LANE_LIMIT: u64 = 65_536;
 const GROUP_CACHE: usize = 65_536;
 
 fn class(records: u64) -> u32 {
-    if records < SMALL {
-        0
-    } else {
-        (64 - records.leading_zeros()) / 2
-    }
+    (64 - records.leading_zeros()) / 2
 }
 
 /// Chooses runs to merge among those not `busy` (being merged already), if
@@ -82,7 +77,7 @@ pub(crate) fn pick(
     }
     by_class
         .into_iter()
-        .filter(|(c, v)| v.len() >= if *c == 0 { SMALL_RUNS } else { FANOUT })
+        .filter(|(_, v)| v.len() >= FANOUT)
         .min_by_key(|(c, _)| *c)
         .map(|(_, v)| v)
 }
@@ -265,13 +260,73 @@ mod tests {
     }
 
     #[test]
-    fn class_groups_powers_of_four_above_small() {
+    fn class_groups_powers_of_four() {
         assert_eq!(class(1), 0);
-        assert_eq!(class(1000), 0);
+        assert_eq!(class(2), 1);
+        assert_eq!(class(8), 2);
+        assert_eq!(class(75), 3);
+        assert_eq!(class(1000), 5);
         assert_eq!(class(1024), 5);
         assert_eq!(class(4095), 6);
         assert_eq!(class(4096), 6);
         assert_eq!(class(16_384), 7);
+    }
+
+    /// Runs of one record each (a daemon cancelling one send per exception
+    /// event) are merged until no merge is due after each write; every
+    /// record is rewritten once per size class it climbs, not once per merge
+    /// of a class that keeps its big run.
+    #[test]
+    fn one_record_runs_are_rewritten_once_per_class() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        tree.insert(
+            GroupKey {
+                min_due: Millis(1),
+                gseq: 1,
+            }
+            .encode(),
+            &[1u8][..],
+        )
+        .expect("group");
+        let stop = AtomicBool::new(false);
+        let mut index = IdIndex::default();
+        let mut next_run = 1;
+        let mut rewritten = 0;
+        const WRITES: u64 = 2_000;
+        for i in 0..WRITES {
+            let mut batch = sled::Batch::default();
+            let records = vec![rec(u128::from(i), i + 1, Kind::Put, 1)];
+            let run = IdIndex::stage_run(next_run, records, &mut batch).expect("stage");
+            next_run += 1;
+            tree.apply_batch(batch).expect("apply");
+            index.add(run);
+            while let Some(inputs) = index.claim(false) {
+                let merged = merge(&tree, &inputs, next_run, &stop)
+                    .expect("merge")
+                    .expect("not stopped");
+                next_run += 1;
+                tree.apply_batch(merged.swap).expect("swap");
+                rewritten += merged.output.as_ref().map_or(0, Run::records);
+                index.replace(
+                    &inputs.iter().map(|r| r.id).collect::<Vec<_>>(),
+                    merged.output,
+                );
+            }
+        }
+        let total: u64 = index.runs().iter().map(|r| r.records()).sum();
+        assert_eq!(total, WRITES, "every record is still in some run");
+        // 2,000 records climb at most five classes (1 → 8 → 64 → 512);
+        // a shared small class rewrote them ~70 times each (~140,000).
+        assert!(
+            rewritten <= 5 * WRITES,
+            "{rewritten} record rewrites for {WRITES} one-record writes"
+        );
+        assert!(
+            index.runs().len() <= 4 * FANOUT,
+            "{} runs",
+            index.runs().len()
+        );
     }
 
     #[test]
