@@ -19,9 +19,10 @@
 //! chunks and bloom pages under a pending marker; the swap (output header
 //! in, input headers and the marker out, a retired marker per input in) is
 //! one small atomic batch, and the inputs' chunks and pages are deleted
-//! after it in bounded batches ([`super::purge_run`]): sled holds its
-//! global write lock for a whole batch, and one batch deleting a merged run
-//! of millions of records stalled every writer for most of a second. A
+//! after it one key at a time ([`super::purge_run`]): sled holds its
+//! process-wide write lock for a whole batch, and one batch deleting a
+//! merged run of millions of records stalled every writer for most of a
+//! second (one of 2,048 keys, 33 ms of the daemon's ingest). A
 //! pending marker found at startup means the output is debris to delete; a
 //! retired marker, that an input's deletion was cut short. Records whose
 //! group no longer exists are dropped: loads never read a deleted group and

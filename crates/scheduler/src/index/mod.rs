@@ -46,10 +46,6 @@ use crate::types::{Millis, TimerId};
 pub(crate) const CHUNK_RECORDS: usize = 96;
 /// Filters of more words than this (2 KiB) are stored in bloom pages.
 pub(crate) const INLINE_FILTER_WORDS: usize = 256;
-/// Keys deleted per batch when a run's chunks and pages go: sled holds its
-/// global write lock for a whole batch, so one batch for a merged run of
-/// millions of records would stall every writer for a second.
-pub(crate) const PURGE_BATCH: usize = 2_048;
 /// Bloom pages to write: key and encoded page.
 type BloomPages = Vec<(BloomPageKey, Vec<u8>)>;
 /// Filter number of the put filter in [`BloomPageKey`].
@@ -253,30 +249,26 @@ impl RunBuilder {
 }
 
 /// Deletes the chunks and bloom pages of `run`, which no header refers to
-/// (merged away, or a merge output that never swapped in), in batches of
-/// [`PURGE_BATCH`] keys, and then its `marker`. Restartable: the marker
-/// stays until everything is gone, and loading finishes what it finds.
+/// (merged away, or a merge output that never swapped in), one key at a
+/// time, and then its `marker`. Restartable: the marker stays until
+/// everything is gone, and loading finishes what it finds.
+///
+/// Not a batch: a sled 0.34 batch holds the process-wide write lock of
+/// sled's concurrency control for its whole length, and every read and
+/// write of every tree waits for it (a batch of 2,048 deletions stalled the
+/// daemon's ingest for 33 ms). A plain remove takes the shared side.
 pub(crate) fn purge_run(tree: &sled::Tree, run: u64, marker: &[u8]) -> Result<()> {
     let (lo, hi) = ChunkKey::run_range(run);
     let pages = BloomPageKey::run_prefix(run);
-    loop {
-        let mut batch = sled::Batch::default();
-        let mut n = 0;
-        let keys = tree
-            .range(lo.as_slice()..hi.as_slice())
-            .keys()
-            .chain(tree.scan_prefix(pages).keys())
-            .take(PURGE_BATCH);
-        for key in keys {
-            batch.remove(key?);
-            n += 1;
-        }
-        if n == 0 {
-            tree.remove(marker)?;
-            return Ok(());
-        }
-        tree.apply_batch(batch)?;
+    for key in tree
+        .range(lo.as_slice()..hi.as_slice())
+        .keys()
+        .chain(tree.scan_prefix(pages).keys())
+    {
+        tree.remove(key?)?;
     }
+    tree.remove(marker)?;
+    Ok(())
 }
 
 /// The set of live runs.
