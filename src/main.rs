@@ -78,6 +78,7 @@ async fn run(mut settings: Settings) -> anyhow::Result<()> {
         None
     };
     let upkeep = tokio::spawn(engine.clone().run_upkeep());
+    let async_flush = tokio::spawn(engine.clone().run_async_flush());
     let counter_fold = tokio::spawn(engine.clone().run_counter_fold());
     shell.readiness().set_ready();
 
@@ -111,6 +112,7 @@ async fn run(mut settings: Settings) -> anyhow::Result<()> {
         let _ = t.await;
     }
     upkeep.abort();
+    async_flush.abort();
     counter_fold.abort();
     if exit == Exit::Restart {
         // The store refuses writes for good; everything acknowledged is

@@ -36,6 +36,11 @@ use crate::store::{Store, StoreError, keys};
 pub use registry::{CampaignEntry, Registry};
 pub use timers::Timers;
 
+/// How often the daemon flushes with `durability = "async"`: an
+/// acknowledged write is on disk within about this long. (The store turns
+/// sled's own flusher thread, which did this, off: see `Store::open`.)
+pub const ASYNC_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Number of user stripes (per-user ordering locks).
 pub const STRIPES: u16 = 64;
 
@@ -232,6 +237,23 @@ impl Engine {
         }
     }
 
+    /// With `durability = "async"`, flushes every [`ASYNC_FLUSH_EVERY`]
+    /// until aborted; with `flush` durability every acknowledgement flushes
+    /// already, and this returns at once.
+    pub async fn run_async_flush(self) {
+        if self.settings.flush {
+            return;
+        }
+        let mut tick = tokio::time::interval(ASYNC_FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.flush_now().await {
+                tracing::warn!(error = %e, "periodic flush failed");
+            }
+        }
+    }
+
     /// Removes outbox lines older than the retention (oldest first).
     pub fn trim_outbox(&self) -> Result<usize, EngineError> {
         let cutoff = self.clock.now() - self.settings.outbox_retention;
@@ -257,6 +279,34 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Durability;
+    use crate::engine::test_support;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn r_k1_async_durability_flushes_on_a_timer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine =
+            test_support::engine_with(dir.path(), test_support::start(), Durability::Async).await;
+        let before = engine.store.group().flush_count();
+        let task = tokio::spawn(engine.clone().run_async_flush());
+        tokio::time::sleep(ASYNC_FLUSH_EVERY * 3 + std::time::Duration::from_millis(200)).await;
+        task.abort();
+        let flushes = engine.store.group().flush_count() - before;
+        // Ticks at 0, 0.5, 1.0 and 1.5 s.
+        assert!(flushes >= 3, "{flushes} flushes in 1.7 s");
+    }
+
+    #[tokio::test]
+    async fn r_k1_flush_durability_needs_no_flush_timer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = test_support::engine(dir.path(), test_support::start()).await;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            engine.clone().run_async_flush(),
+        )
+        .await
+        .expect("returns at once: every acknowledgement flushes");
+    }
 
     #[test]
     fn send_ids_sort_by_time_and_stay_unique_within_a_millisecond() {

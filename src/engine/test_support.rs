@@ -14,10 +14,20 @@ pub fn start() -> DateTime<Utc> {
 
 /// Opens a daemon's engine on `dir` with the manual clock at `start`.
 pub async fn engine(dir: &std::path::Path, start: DateTime<Utc>) -> Engine {
+    engine_with(dir, start, crate::config::Durability::Flush).await
+}
+
+/// [`engine`] with the given durability.
+pub async fn engine_with(
+    dir: &std::path::Path,
+    start: DateTime<Utc>,
+    durability: crate::config::Durability,
+) -> Engine {
     let flags = crate::config::Layer {
         data_dir: Some(dir.to_path_buf()),
         clock: Some(crate::config::ClockMode::Manual),
         clock_start: Some(start),
+        durability: Some(durability),
         ..Default::default()
     };
     let settings = crate::config::Settings::merge(

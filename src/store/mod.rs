@@ -34,6 +34,9 @@ pub enum StoreError {
     /// sled failed (I/O error, disk full, corruption).
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
+    /// sled's log file could not be opened for syncing.
+    #[error("cannot open the database's log file: {0}")]
+    LogFile(#[from] std::io::Error),
 }
 
 /// `Result` with [`StoreError`].
@@ -95,23 +98,35 @@ impl WriteSet {
 
 impl Store {
     /// Opens (or creates) the database in `dir`.
+    ///
+    /// sled's own flusher thread is off: every flush goes through the
+    /// store's group commit, which also `fdatasync`s sled's log file (see
+    /// `triggerd_scheduler::GroupCommit::syncing`). With `durability =
+    /// "async"` the daemon flushes on a timer instead
+    /// ([`crate::engine::ASYNC_FLUSH_EVERY`]).
     pub fn open(dir: &Path) -> Result<Store> {
         let config = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(64 * 1024 * 1024)
-            .mode(sled::Mode::HighThroughput);
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None);
         // A daemon restarted while its predecessor is still exiting waits
         // for the directory lock instead of failing at once.
         let db = triggerd_scheduler::open_db(&config, OPEN_LOCK_WAIT)?;
-        Store::from_db(db)
+        let group = triggerd_scheduler::GroupCommit::syncing(db.clone(), &config)?;
+        Store::with_group(db, group)
     }
 
-    /// Wraps an already open database.
+    /// Wraps an already open database; flushes are sled's own.
     pub fn from_db(db: sled::Db) -> Result<Store> {
+        let group = triggerd_scheduler::GroupCommit::new(db.clone());
+        Store::with_group(db, group)
+    }
+
+    fn with_group(db: sled::Db, group: triggerd_scheduler::GroupCommit) -> Result<Store> {
         let data = db.open_tree("data")?;
         migrate::run(&data)?;
         let spilled = Arc::new(spill::Spilled::default());
-        let group = triggerd_scheduler::GroupCommit::new(db.clone());
         Ok(Store {
             db,
             data,

@@ -5,8 +5,10 @@
 //!
 //! Every phase uses a sled database with a 64 MiB page cache, random u128
 //! ids, 32-byte payloads and dues spread over the next 24 hours unless said
-//! otherwise. The baseline stores the same records with raw sled, one key
-//! per timer (`due ‖ id` → payload), in batches of 1,000 with a flush each.
+//! otherwise; the scheduler runs as in the daemon (sled's flusher thread
+//! off, each flush also `fdatasync`s sled's log file). The baseline stores
+//! the same records with raw sled, one key per timer (`due ‖ id` →
+//! payload), in batches of 1,000 with a `Db::flush` each.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,12 +24,29 @@ use triggerd_scheduler::{
 const BATCH: usize = 1_000;
 const DAY_MS: i64 = 86_400_000;
 
+fn sled_config(path: &std::path::Path) -> sled::Config {
+    sled::Config::new().path(path).cache_capacity(64 << 20)
+}
+
 fn open_db(path: &std::path::Path) -> sled::Db {
-    triggerd_scheduler::open_db(
-        &sled::Config::new().path(path).cache_capacity(64 << 20),
-        std::time::Duration::from_secs(30),
-    )
-    .expect("sled opens")
+    triggerd_scheduler::open_db(&sled_config(path), Duration::from_secs(30)).expect("sled opens")
+}
+
+/// A scheduler set up as the daemon's: sled's flusher thread off, every
+/// flush through a group commit that also `fdatasync`s sled's log file.
+fn open_scheduler(path: &std::path::Path) -> Scheduler {
+    timed_open_scheduler(path).0
+}
+
+/// [`open_scheduler`], also returning how long sled's own open took.
+fn timed_open_scheduler(path: &std::path::Path) -> (Scheduler, Duration) {
+    let config = sled_config(path).flush_every_ms(None);
+    let t = Instant::now();
+    let db = triggerd_scheduler::open_db(&config, Duration::from_secs(30)).expect("sled opens");
+    let db_open = t.elapsed();
+    let commit = triggerd_scheduler::GroupCommit::syncing(db.clone(), &config).expect("log file");
+    let sched = Scheduler::open_with_commit(db, Config::default(), commit).expect("open");
+    (sched, db_open)
 }
 
 fn rss_mb() -> f64 {
@@ -123,7 +142,7 @@ async fn ours(n: usize) {
 
     // Schedule.
     let all = timers(&mut rng, n, now + 60_000, DAY_MS);
-    let sched = Scheduler::open(open_db(&dir.path().join("a")), Config::default()).expect("open");
+    let sched = open_scheduler(&dir.path().join("a"));
     let d = schedule_all(&sched, &all, Durability::Flush).await;
     println!(
         "ours: schedule, batches of 1,000 + flush              : {}",
@@ -171,14 +190,12 @@ async fn ours(n: usize) {
     let past = timers(&mut rng, n, now - 3_600_000, 3_600_000);
     let path = dir.path().join("b");
     {
-        let sched = Scheduler::open(open_db(&path), Config::default()).expect("open");
+        let sched = open_scheduler(&path);
         schedule_all(&sched, &past, Durability::Async).await;
         sched.group_commit().flush().await.expect("flush");
     }
     let t = Instant::now();
-    let db = open_db(&path);
-    let db_open = t.elapsed();
-    let sched = Scheduler::open(db, Config::default()).expect("reopen");
+    let (sched, db_open) = timed_open_scheduler(&path);
     let opened = t.elapsed();
     let first = sched.pop_due(Millis(now), BATCH).expect("pop");
     let to_first = t.elapsed();
@@ -217,7 +234,7 @@ async fn ours(n: usize) {
 
 async fn steady(per_sec: usize, secs: u64) {
     let dir = tempfile::tempdir().expect("tmp");
-    let sched = Scheduler::open(open_db(dir.path()), Config::default()).expect("open");
+    let sched = open_scheduler(dir.path());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let late: Arc<Mutex<Vec<i64>>> = Arc::default();
     let handler = {
@@ -292,7 +309,7 @@ fn ten_million_phase(phase: &str, dir: &std::path::Path) {
         let now = SystemClock.now().0;
         match phase {
             "fill" => {
-                let sched = Scheduler::open(open_db(dir), Config::default()).expect("open");
+                let sched = open_scheduler(dir);
                 let mut rng = StdRng::seed_from_u64(11);
                 let t = Instant::now();
                 // 1,000 overdue timers, then 10M spread over the next 7 days.
@@ -321,9 +338,7 @@ fn ten_million_phase(phase: &str, dir: &std::path::Path) {
             }
             _ => {
                 let t = Instant::now();
-                let db = open_db(dir);
-                let db_open = t.elapsed();
-                let sched = Scheduler::open(db, Config::default()).expect("open");
+                let (sched, db_open) = timed_open_scheduler(dir);
                 let opened = t.elapsed();
                 let first = sched.pop_due(Millis(now), 1).expect("pop");
                 let to_first = t.elapsed();
