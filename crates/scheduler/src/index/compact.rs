@@ -260,6 +260,23 @@ mod tests {
         }
     }
 
+    /// A fresh tree holding the group `(1, gseq 1)`, so that records of
+    /// that group survive merges.
+    fn tree_with_group_one() -> (sled::Db, sled::Tree) {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        tree.insert(
+            GroupKey {
+                min_due: Millis(1),
+                gseq: 1,
+            }
+            .encode(),
+            &[1u8][..],
+        )
+        .expect("group");
+        (db, tree)
+    }
+
     #[test]
     fn class_groups_powers_of_four() {
         assert_eq!(class(1), 0);
@@ -279,17 +296,7 @@ mod tests {
     /// of a class that keeps its big run.
     #[test]
     fn one_record_runs_are_rewritten_once_per_class() {
-        let db = sled::Config::new().temporary(true).open().expect("db");
-        let tree = db.open_tree("t").expect("tree");
-        tree.insert(
-            GroupKey {
-                min_due: Millis(1),
-                gseq: 1,
-            }
-            .encode(),
-            &[1u8][..],
-        )
-        .expect("group");
+        let (_db, tree) = tree_with_group_one();
         let stop = AtomicBool::new(false);
         let mut index = IdIndex::default();
         let mut next_run = 1;
@@ -362,19 +369,9 @@ mod tests {
 
     #[test]
     fn merge_keeps_records_of_existing_groups_and_drops_the_rest() {
-        let db = sled::Config::new().temporary(true).open().expect("db");
-        let tree = db.open_tree("t").expect("tree");
-        let mut index = IdIndex::default();
         // Group 1 still exists on disk; group 2 was deleted.
-        tree.insert(
-            GroupKey {
-                min_due: Millis(1),
-                gseq: 1,
-            }
-            .encode(),
-            &[1u8][..],
-        )
-        .expect("insert");
+        let (_db, tree) = tree_with_group_one();
+        let mut index = IdIndex::default();
         let runs = [
             vec![
                 rec(5, 1, Kind::Put, 1),
