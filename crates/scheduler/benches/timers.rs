@@ -2,6 +2,8 @@
 //! triggerd-scheduler`. Sizes: `TIMERS_BENCH_N` (default 1,000,000).
 //! `TIMERS_BENCH_10M=1` adds the 10,000,000-pending phase (RSS and restart
 //! to first fire, each in a fresh process), which takes several minutes.
+//! `TIMERS_BENCH_ONLY=ours|steady|fire` runs one part (`fire`: only the
+//! overlapped fire + complete, for profiling).
 //!
 //! Every phase uses a sled database with a 64 MiB page cache, random u128
 //! ids, 32-byte payloads and dues spread over the next 24 hours unless said
@@ -230,6 +232,53 @@ async fn ours(n: usize) {
         rss_mb(),
         sched.stats().resident
     );
+    drop(sched);
+    fire_overlapped(
+        &dir.path().join("c"),
+        &timers(&mut rng, n, now - 3_600_000, 3_600_000),
+        now,
+    )
+    .await;
+}
+
+/// Fire + complete as a dispatcher does it: each batch's completion (and
+/// its flush) runs while the next batch is popped, at most
+/// `IN_FLIGHT` batches at a time; concurrent completions share flushes.
+async fn fire_overlapped(path: &std::path::Path, past: &[Timer], now: i64) {
+    const IN_FLIGHT: usize = 4;
+    let sched = open_scheduler(path);
+    schedule_all(&sched, past, Durability::Async).await;
+    sched.group_commit().flush().await.expect("flush");
+    let t = Instant::now();
+    let mut completing = tokio::task::JoinSet::new();
+    let mut fired = 0;
+    loop {
+        let batch = sched.pop_due(Millis(now), BATCH).expect("pop");
+        if batch.is_empty() {
+            break;
+        }
+        fired += batch.len();
+        let ids: Vec<TimerId> = batch.iter().map(|f| f.id).collect();
+        let sched = sched.clone();
+        completing.spawn(async move {
+            sched
+                .complete(&ids, Durability::Flush)
+                .await
+                .expect("complete")
+        });
+        while completing.len() >= IN_FLIGHT {
+            completing.join_next().await.map(|r| r.expect("joined"));
+        }
+    }
+    while let Some(r) = completing.join_next().await {
+        r.expect("joined");
+    }
+    assert_eq!(fired, past.len());
+    assert_eq!(sched.pending_count(), 0);
+    println!(
+        "ours: fire + complete, completing while popping (≤ {IN_FLIGHT} batches) : {}",
+        rate(fired, t.elapsed())
+    );
 }
 
 async fn steady(per_sec: usize, secs: u64) {
@@ -392,6 +441,12 @@ fn main() {
     rt.block_on(async {
         if only.is_empty() || only == "ours" {
             ours(n).await;
+        }
+        if only == "fire" {
+            let dir = tempfile::tempdir().expect("tmp");
+            let now = SystemClock.now().0;
+            let past = timers(&mut rng, n, now - 3_600_000, 3_600_000);
+            fire_overlapped(dir.path(), &past, now).await;
         }
         if only.is_empty() || only == "steady" {
             steady(10_000, 5).await;
