@@ -5,8 +5,8 @@
 //! daemon keeps answering — `503` for anything that needs the store, which
 //! clients retry — and this watchdog:
 //!
-//! 1. notices the failure (a flush of the store fails), logs it once at
-//!    `ERROR` and takes `/readyz` down;
+//! 1. notices the failure (a flush of the store fails, or the sync of its
+//!    log file did once), logs it once at `ERROR` and takes `/readyz` down;
 //! 2. checks every second whether the data dir accepts writes again (a
 //!    probe file of [`PROBE_BYTES`], synced and removed);
 //! 3. then asks the daemon to restart itself: the server stops, and the
@@ -38,11 +38,10 @@ pub async fn wait_for_recoverable_failure(
 ) {
     let error = loop {
         tokio::time::sleep(every).await;
-        let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.db().flush()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => break e.to_string(),
-            Err(e) => break format!("flush task failed: {e}"),
+        // Through the group commit: it also syncs sled's log file, and
+        // remembers a failed sync that sled itself never sees.
+        if let Err(e) = store.group().flush().await {
+            break e.to_string();
         }
     };
     tracing::error!(

@@ -50,24 +50,51 @@ struct Finished {
     error: Option<String>,
 }
 
-#[derive(Debug)]
+/// Makes sled's log file durable after sled's flush (`fdatasync`).
+type SyncLog = Box<dyn Fn() -> std::io::Result<()> + Send + Sync>;
+
 struct Shared {
     db: sled::Db,
-    /// sled's log file, `fdatasync`ed after each flush when set.
-    log_file: Option<std::fs::File>,
+    /// Run after each of sled's flushes, when set.
+    sync_log: Option<SyncLog>,
+    /// Set by the first failed sync; every later flush fails with it.
+    sync_failed: Mutex<Option<String>>,
     progress: Mutex<Progress>,
     finished: watch::Sender<Finished>,
     flushes: AtomicU64,
 }
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("syncs_log", &self.sync_log.is_some())
+            .field("sync_failed", &*self.sync_failed.lock())
+            .field("flushes", &self.flushes)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Shared {
     /// One flush: sled's log buffers written, then the file synced if the
     /// group commit holds it.
+    ///
+    /// A failed sync is final: after an `fsync` error, Linux may have
+    /// dropped the dirty pages it could not write and report the next
+    /// `fsync` as a success, so nothing written before it can be trusted
+    /// to be on disk. Every later flush fails with the first error; the
+    /// daemon's storage watch then restarts it, and recovery reads what
+    /// the log really holds.
     fn flush_and_sync(&self) -> std::result::Result<(), String> {
+        if let Some(e) = &*self.sync_failed.lock() {
+            return Err(e.clone());
+        }
         self.db.flush().map_err(|e| e.to_string())?;
-        if let Some(log) = &self.log_file {
-            log.sync_data()
-                .map_err(|e| format!("syncing sled's log file: {e}"))?;
+        if let Some(sync) = &self.sync_log
+            && let Err(e) = sync()
+        {
+            let e = format!("syncing sled's log file failed (every later flush fails too): {e}");
+            *self.sync_failed.lock() = Some(e.clone());
+            return Err(e);
         }
         Ok(())
     }
@@ -84,7 +111,7 @@ impl GroupCommit {
     /// A group commit over `db` whose flushes are sled's own (see the
     /// module doc for what that leaves to sled's flusher thread).
     pub fn new(db: sled::Db) -> Self {
-        Self::with_log_file(db, None)
+        Self::with_sync(db, None)
     }
 
     /// A group commit over `db`, opened with `config`, that also
@@ -92,14 +119,15 @@ impl GroupCommit {
     /// survives a power loss without sled's flusher thread.
     pub fn syncing(db: sled::Db, config: &sled::Config) -> std::io::Result<Self> {
         let log = std::fs::File::open(config.get_path().join("db"))?;
-        Ok(Self::with_log_file(db, Some(log)))
+        Ok(Self::with_sync(db, Some(Box::new(move || log.sync_data()))))
     }
 
-    fn with_log_file(db: sled::Db, log_file: Option<std::fs::File>) -> Self {
+    fn with_sync(db: sled::Db, sync_log: Option<SyncLog>) -> Self {
         GroupCommit {
             shared: Arc::new(Shared {
                 db,
-                log_file,
+                sync_log,
+                sync_failed: Mutex::new(None),
                 progress: Mutex::new(Progress::default()),
                 finished: watch::Sender::new(Finished::default()),
                 flushes: AtomicU64::new(0),
@@ -220,6 +248,32 @@ mod tests {
         let other = sled::Config::new().temporary(true).open().expect("db");
         let err = GroupCommit::syncing(other, &config).expect_err("no log file there yet");
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn r_k1_a_failed_sync_fails_every_later_flush() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let syncs = Arc::new(AtomicU64::new(0));
+        let counted = syncs.clone();
+        let gc = GroupCommit::with_sync(
+            db,
+            Some(Box::new(move || {
+                if counted.fetch_add(1, Ordering::Relaxed) == 0 {
+                    Err(std::io::Error::other("EIO from the disk"))
+                } else {
+                    Ok(())
+                }
+            })),
+        );
+        let first = gc.flush().await.expect_err("the sync failed");
+        assert!(first.to_string().contains("EIO from the disk"), "{first}");
+        let later = gc.flush().await.expect_err("still failed");
+        assert!(later.to_string().contains("EIO from the disk"), "{later}");
+        assert_eq!(
+            syncs.load(Ordering::Relaxed),
+            1,
+            "not retried: a later fsync may report success for pages the failed one dropped"
+        );
     }
 
     #[tokio::test]
