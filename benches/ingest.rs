@@ -5,8 +5,9 @@
 //! Phases:
 //! 1. saturation: `CONNS` concurrent clients post as fast as acknowledged;
 //!    events/s and latency percentiles;
-//! 2. half rate: the same load paced at half the measured throughput;
-//!    latency percentiles (target p99 ≤ 25 ms);
+//! 2. half rate: the same load paced at half the measured throughput
+//!    (or at `TRIGGERD_BENCH_HALF_RATE` events/s); latency percentiles
+//!    (target p99 ≤ 25 ms);
 //! 3. scale, on a fresh data dir: `TRIGGERD_BENCH_USERS` users (default
 //!    1,000,000) each with one pending send; daemon RSS; two restarts to
 //!    `/readyz`.
@@ -224,7 +225,13 @@ async fn main() {
         pct(&lat, 0.99),
         pct(&lat, 1.0)
     );
-    let half = rate / 2.0 / BATCH as f64;
+    // `TRIGGERD_BENCH_HALF_RATE` (events/s) pins the second phase's load,
+    // to compare latency across builds at the same rate.
+    let half = std::env::var("TRIGGERD_BENCH_HALF_RATE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(rate / 2.0)
+        / BATCH as f64;
     let (rate2, lat2) = phase(&http, &base, users, Some(half)).await;
     println!("ingest at half rate: {rate2:.0} events/s");
     println!(
