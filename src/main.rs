@@ -115,10 +115,14 @@ async fn run(mut settings: Settings) -> anyhow::Result<()> {
     async_flush.abort();
     counter_fold.abort();
     if exit == Exit::Restart {
-        // The store refuses writes for good; everything acknowledged is
-        // already on disk. A fresh process reopens and recovers it.
-        drop(engine);
-        drop(daemon);
+        // The store refuses writes for good; everything acknowledged with
+        // `flush` durability is already on disk. A fresh process reopens
+        // and recovers it. The database is not dropped: dropping it
+        // flushes and fsyncs again, and sled unwraps that fsync when it
+        // did not see the failure itself (a failed sync of ours). Its
+        // files close on exec (O_CLOEXEC), which releases its lock.
+        std::mem::forget(engine);
+        std::mem::forget(daemon);
         let error = triggerd::storage_watch::reexec();
         return Err(anyhow::anyhow!(
             "cannot restart to reopen the store: {error}"

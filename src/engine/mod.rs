@@ -176,12 +176,18 @@ impl Engine {
     }
 
     /// Flushes to disk when durability is `flush` (shared by concurrent callers).
+    ///
+    /// With `async` durability nothing is flushed here, but once a sync of
+    /// the log has failed (see `GroupCommit::sync_failure`) nothing is
+    /// acknowledged either: the writes could never reach the disk.
     pub async fn commit_point(&self) -> Result<(), EngineError> {
         if self.settings.flush {
             self.store
                 .flush()
                 .await
                 .map_err(|e| EngineError::Timers(e.to_string()))?;
+        } else if let Some(e) = self.store.group().sync_failure() {
+            return Err(EngineError::Timers(e));
         }
         Ok(())
     }
@@ -246,10 +252,17 @@ impl Engine {
         }
         let mut tick = tokio::time::interval(ASYNC_FLUSH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
         loop {
             tick.tick().await;
-            if let Err(e) = self.flush_now().await {
-                tracing::warn!(error = %e, "periodic flush failed");
+            match self.flush_now().await {
+                // Once per failure, not twice a second until the restart.
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "periodic flush failed");
+                    failing = true;
+                }
+                Err(_) => {}
+                Ok(()) => failing = false,
             }
         }
     }

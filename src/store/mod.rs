@@ -34,8 +34,8 @@ pub enum StoreError {
     /// sled failed (I/O error, disk full, corruption).
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
-    /// sled's log file could not be opened for syncing.
-    #[error("cannot open the database's log file: {0}")]
+    /// sled's log file or its directories could not be opened for syncing.
+    #[error("cannot sync the database's files: {0}")]
     LogFile(#[from] std::io::Error),
 }
 
@@ -113,6 +113,12 @@ impl Store {
         // A daemon restarted while its predecessor is still exiting waits
         // for the directory lock instead of failing at once.
         let db = triggerd_scheduler::open_db(&config, OPEN_LOCK_WAIT)?;
+        // sled creates its files without syncing their directory: on a new
+        // data dir a power loss could lose the log file's entry, and every
+        // write acknowledged in it.
+        for created in [dir.join("db"), dir.to_path_buf()] {
+            std::fs::File::open(&created)?.sync_all()?;
+        }
         let group = triggerd_scheduler::GroupCommit::syncing(db.clone(), &config)?;
         Store::with_group(db, group)
     }

@@ -15,8 +15,10 @@
 //!
 //! On Linux, sled 0.34's flush ends each log write with `sync_file_range`,
 //! which neither persists the log file's metadata (its size, newly
-//! allocated extents) nor flushes the device's write cache; only sled's
-//! background flusher thread calls `fsync`, every `flush_every_ms`. A group
+//! allocated extents) nor flushes the device's write cache; sled calls
+//! `fsync` only from its background flusher thread (every
+//! `flush_every_ms`), when it truncates a segment, for snapshots and when
+//! the database is dropped. A group
 //! commit made with [`GroupCommit::syncing`] also `fdatasync`s the log file
 //! after each flush, so an acknowledged write survives a power loss, not
 //! only a crash; the database can then run without sled's flusher
@@ -82,8 +84,10 @@ impl Shared {
     /// dropped the dirty pages it could not write and report the next
     /// `fsync` as a success, so nothing written before it can be trusted
     /// to be on disk. Every later flush fails with the first error; the
-    /// daemon's storage watch then restarts it, and recovery reads what
-    /// the log really holds.
+    /// daemon's storage watch then restarts it, and recovery reads the log
+    /// again (within the same kernel, pages it could not write may still
+    /// be cached and read back: the restart limits the damage, it cannot
+    /// undo a failing disk).
     fn flush_and_sync(&self) -> std::result::Result<(), String> {
         if let Some(e) = &*self.sync_failed.lock() {
             return Err(e.clone());
@@ -116,7 +120,8 @@ impl GroupCommit {
 
     /// A group commit over `db`, opened with `config`, that also
     /// `fdatasync`s sled's log file after each flush: what it acknowledges
-    /// survives a power loss without sled's flusher thread.
+    /// survives a power loss without sled's flusher thread. Unix only (the
+    /// log file is opened read-only, which Linux allows to sync).
     pub fn syncing(db: sled::Db, config: &sled::Config) -> std::io::Result<Self> {
         let log = std::fs::File::open(config.get_path().join("db"))?;
         Ok(Self::with_sync(db, Some(Box::new(move || log.sync_data()))))
@@ -184,6 +189,12 @@ impl GroupCommit {
         }
     }
 
+    /// The first failed sync of sled's log file, if one failed: nothing
+    /// written since can be trusted to reach the disk.
+    pub fn sync_failure(&self) -> Option<String> {
+        self.shared.sync_failed.lock().clone()
+    }
+
     /// Number of flushes performed so far (for tests and metrics).
     pub fn flush_count(&self) -> u64 {
         self.shared.flushes.load(Ordering::Relaxed)
@@ -221,24 +232,38 @@ mod tests {
         assert!((1..64).contains(&n), "{n} flushes for 64 callers");
     }
 
+    /// Each flush syncs sled's log file after sled's own flush, once per
+    /// flush (the closure wraps the same `fdatasync` as `syncing`).
     #[tokio::test]
-    async fn r_k1_a_syncing_group_commit_makes_writes_survive_a_reopen() {
+    async fn r_k1_every_flush_syncs_the_log_file_after_sleds_flush() {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = sled::Config::new()
             .path(dir.path().join("db"))
             .flush_every_ms(None);
         let db = config.open().expect("db");
-        let gc = GroupCommit::syncing(db.clone(), &config).expect("log file opens");
-        db.insert(b"k", &b"v"[..]).expect("insert");
-        gc.flush().await.expect("flushed and synced");
-        assert_eq!(gc.flush_count(), 1);
-        drop(gc);
-        drop(db);
-        let db = crate::open_db(&config, std::time::Duration::from_secs(10)).expect("reopens");
-        assert_eq!(
-            db.get(b"k").expect("read"),
-            Some(sled::IVec::from(&b"v"[..]))
+        let log = std::fs::File::open(config.get_path().join("db")).expect("log file");
+        let syncs = Arc::new(AtomicU64::new(0));
+        let (counted, flushed) = (syncs.clone(), db.clone());
+        let gc = GroupCommit::with_sync(
+            db.clone(),
+            Some(Box::new(move || {
+                // sled's flush ran first: nothing is left in its buffers.
+                assert_eq!(
+                    flushed.flush().expect("flush"),
+                    0,
+                    "sync before sled's flush"
+                );
+                counted.fetch_add(1, Ordering::Relaxed);
+                log.sync_data()
+            })),
         );
+        for i in 0..3u8 {
+            db.insert([i], &b"v"[..]).expect("insert");
+            gc.flush().await.expect("flushed and synced");
+        }
+        assert_eq!(syncs.load(Ordering::Relaxed), 3);
+        assert_eq!(gc.flush_count(), 3);
+        assert_eq!(gc.sync_failure(), None);
     }
 
     #[test]
@@ -269,6 +294,10 @@ mod tests {
         assert!(first.to_string().contains("EIO from the disk"), "{first}");
         let later = gc.flush().await.expect_err("still failed");
         assert!(later.to_string().contains("EIO from the disk"), "{later}");
+        assert!(
+            gc.sync_failure()
+                .is_some_and(|e| e.contains("EIO from the disk"))
+        );
         assert_eq!(
             syncs.load(Ordering::Relaxed),
             1,

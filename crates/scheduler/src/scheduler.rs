@@ -824,8 +824,8 @@ impl Compactor {
                         st.index.replace(&ids, merged.output);
                         drop(st);
                         // No lookup can reach the inputs any more; their
-                        // chunks go in small batches (a restart finishes
-                        // what a crash cuts short).
+                        // chunks go key by key (a restart finishes what a
+                        // crash cuts short).
                         for run in merged.retired {
                             let marker =
                                 crate::keys::RunKey { run }.encode(crate::keys::RETIRED_RUN_PREFIX);
