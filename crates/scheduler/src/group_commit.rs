@@ -18,13 +18,13 @@
 //! allocated extents) nor flushes the device's write cache; sled calls
 //! `fsync` only from its background flusher thread (every
 //! `flush_every_ms`), when it truncates a segment, for snapshots and when
-//! the database is dropped. A group
-//! commit made with [`GroupCommit::syncing`] also `fdatasync`s the log file
-//! after each flush, so an acknowledged write survives a power loss, not
-//! only a crash; the database can then run without sled's flusher
-//! (`flush_every_ms(None)`), whose pass (roll the log buffer, rewrite pages
-//! of fragmented segments under sled's global lock, `fsync`) stalled every
-//! writer for ~25 ms twice a second under load.
+//! the database is dropped. A group commit made with
+//! [`GroupCommit::syncing`] also `fdatasync`s the log file after each
+//! flush, so an acknowledged write survives a power loss, not only a crash;
+//! the database can then run without sled's flusher (`flush_every_ms(None)`),
+//! whose pass (roll the log buffer, rewrite pages of fragmented segments
+//! under sled's global lock, `fsync`) stalled every writer for ~25 ms twice
+//! a second under load.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

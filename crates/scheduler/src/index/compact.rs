@@ -5,11 +5,12 @@
 //! is rewritten about `log8(total / batch)` times and a lookup checks at
 //! most seven filters per class (13–20 runs in all in the benches, about 90
 //! at worst for 10 M records; runs holding only puts or only tombs are
-//! skipped by the lookups that cannot need them). When tombs make up more than half
-//! of all records, everything merges. Small runs get no class of their
-//! own: when every run under 1,024 records shared one, the run their merges
-//! built was merged again with each seven new ones, so a record written by a
-//! single cancel was rewritten about seventy times before it left the class.
+//! skipped by the lookups that cannot need them). When tombs make up more
+//! than half of all records, everything merges. Small runs get no class of
+//! their own: when every run under 1,024 records shared one, the run their
+//! merges built was merged again with each seven new ones, so a record
+//! written by a single cancel was rewritten about seventy times before it
+//! left the class.
 //!
 //! Two workers merge: one takes any due merge; the other, once 24 runs are
 //! waiting, merges runs under 65,536 records, so that a long merge of big
@@ -325,9 +326,9 @@ mod tests {
         }
         let total: u64 = index.runs().iter().map(|r| r.records()).sum();
         assert_eq!(total, WRITES, "every record is still in some run");
-        // A record climbs from class 0 through merges of 8, 64, 512 (four
-        // writes at most, five allowed);
-        // a shared small class rewrote them ~70 times each (~140,000).
+        // A record climbs from class 0 through merges of 8, 64 and 512
+        // records (four writes at most, five allowed); a shared small class
+        // rewrote each ~70 times (~140,000 in all).
         assert!(
             rewritten <= 5 * WRITES,
             "{rewritten} record rewrites for {WRITES} one-record writes"
