@@ -2,8 +2,9 @@
 //! triggerd-scheduler`. Sizes: `TIMERS_BENCH_N` (default 1,000,000).
 //! `TIMERS_BENCH_10M=1` adds the 10,000,000-pending phase (RSS and restart
 //! to first fire, each in a fresh process), which takes several minutes.
-//! `TIMERS_BENCH_ONLY=ours|steady|fire` runs one part (`fire`: only the
-//! overlapped fire + complete, for profiling).
+//! `TIMERS_BENCH_ONLY=ours|steady|fire|schedule` runs one part (`fire`: only
+//! the overlapped fire + complete; `schedule`: only scheduling without
+//! flushes; both for profiling).
 //!
 //! Every phase uses a sled database with a 64 MiB page cache, random u128
 //! ids, 32-byte payloads and dues spread over the next 24 hours unless said
@@ -137,6 +138,32 @@ async fn schedule_all(sched: &Scheduler, all: &[Timer], durability: Durability) 
     t.elapsed()
 }
 
+/// Producers scheduling at once in [`schedule_concurrently`].
+const PRODUCERS: usize = 4;
+
+/// Schedules `all` from `producers` tasks at once, each in batches of 1,000
+/// with a flush, as concurrent ingest requests do: their flushes share
+/// group commits.
+async fn schedule_concurrently(sched: &Scheduler, all: &[Timer], producers: usize) -> Duration {
+    let t = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for part in all.chunks(all.len().div_ceil(producers).max(1)) {
+        let (sched, part) = (sched.clone(), part.to_vec());
+        tasks.spawn(async move {
+            for chunk in part.chunks(BATCH) {
+                sched
+                    .schedule_batch(chunk.to_vec(), Durability::Flush)
+                    .await
+                    .expect("schedule");
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("joined");
+    }
+    t.elapsed()
+}
+
 async fn ours(n: usize) {
     let now = SystemClock.now().0;
     let mut rng = StdRng::seed_from_u64(7);
@@ -144,6 +171,20 @@ async fn ours(n: usize) {
 
     // Schedule.
     let all = timers(&mut rng, n, now + 60_000, DAY_MS);
+    let sched = open_scheduler(&dir.path().join("a-async"));
+    let d = schedule_all(&sched, &all, Durability::Async).await;
+    println!(
+        "ours: schedule, batches of 1,000, no flush            : {}",
+        rate(n, d)
+    );
+    drop(sched);
+    let sched = open_scheduler(&dir.path().join("a-conc"));
+    let d = schedule_concurrently(&sched, &all, PRODUCERS).await;
+    println!(
+        "ours: schedule, {PRODUCERS} producers, batches of 1,000 + flush : {}",
+        rate(n, d)
+    );
+    drop(sched);
     let sched = open_scheduler(&dir.path().join("a"));
     let d = schedule_all(&sched, &all, Durability::Flush).await;
     println!(
@@ -441,6 +482,17 @@ fn main() {
     rt.block_on(async {
         if only.is_empty() || only == "ours" {
             ours(n).await;
+        }
+        if only == "schedule" {
+            let dir = tempfile::tempdir().expect("tmp");
+            let now = SystemClock.now().0;
+            let all = timers(&mut rng, n, now + 60_000, DAY_MS);
+            let sched = open_scheduler(dir.path());
+            let d = schedule_all(&sched, &all, Durability::Async).await;
+            println!(
+                "ours: schedule, batches of 1,000, no flush            : {}",
+                rate(n, d)
+            );
         }
         if only == "fire" {
             let dir = tempfile::tempdir().expect("tmp");

@@ -30,6 +30,25 @@ pub(crate) fn hash_version(id: u128, seq: u64) -> u64 {
     fmix64(hash_id(id) ^ seq.wrapping_mul(0xd6e8_feb8_6659_fd93))
 }
 
+/// One hash prepared for checks against many filters: the hash (which picks
+/// the block) and the bits it sets within a block.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Probe {
+    hash: u64,
+    mask: [u64; WORDS_PER_BLOCK],
+}
+
+impl Probe {
+    /// Prepares `h`; sets the same bits as [`Bloom::insert`].
+    pub fn new(h: u64) -> Self {
+        let mut mask = [0u64; WORDS_PER_BLOCK];
+        for (w, bit) in Bloom::probes(h) {
+            mask[w] |= bit;
+        }
+        Probe { hash: h, mask }
+    }
+}
+
 /// A blocked bloom filter over 64-bit hashes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Bloom {
@@ -80,9 +99,24 @@ impl Bloom {
     }
 
     /// False means certainly absent; true means probably present.
+    #[cfg(test)]
     pub fn may_contain(&self, h: u64) -> bool {
-        let base = self.block_of(h);
-        Self::probes(h).all(|(w, mask)| self.words[base + w] & mask != 0)
+        self.may_contain_probe(&Probe::new(h))
+    }
+
+    /// [`Bloom::may_contain`] with the probe bits computed once: a lookup
+    /// checks one hash against every run's filter, and the bits within a
+    /// block do not depend on the filter's size. The check is a branchless
+    /// compare of the block with the probe's mask.
+    pub fn may_contain_probe(&self, probe: &Probe) -> bool {
+        let base = self.block_of(probe.hash);
+        let Some(block) = self.words.get(base..base + WORDS_PER_BLOCK) else {
+            return true; // unreachable for a valid filter; "maybe" is safe
+        };
+        block
+            .iter()
+            .zip(probe.mask)
+            .fold(true, |all, (word, mask)| all & (word & mask == mask))
     }
 
     /// Bytes of memory held.
@@ -109,6 +143,20 @@ mod tests {
             .filter(|i| b.may_contain(hash_id(u128::MAX - *i as u128)))
             .count();
         assert!(fp < 1_000, "false positive rate too high: {fp} / 100000");
+    }
+
+    #[test]
+    fn probe_check_agrees_with_bit_by_bit_check() {
+        let mut b = Bloom::with_capacity(2_000);
+        for i in 0..2_000u128 {
+            b.insert(hash_id(i));
+        }
+        for i in 0..20_000u128 {
+            let h = hash_id(i * 31);
+            let base = b.block_of(h);
+            let bitwise = Bloom::probes(h).all(|(w, mask)| b.words[base + w] & mask != 0);
+            assert_eq!(b.may_contain_probe(&Probe::new(h)), bitwise, "id {i}");
+        }
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod driver;
 mod error;
 mod group_commit;
 mod grouping;
+mod horizon;
 mod index;
 mod keys;
 mod open;

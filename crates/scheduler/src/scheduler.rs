@@ -34,6 +34,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::group_commit::GroupCommit;
 use crate::grouping::{GroupPolicy, cut};
+use crate::horizon::{Horizon, horizon_key};
 use crate::index::{IdIndex, Version, compact};
 use crate::keys::{GroupKey, format_key};
 use crate::types::{
@@ -105,6 +106,8 @@ pub(crate) struct State {
     pending: u64,
     /// Latest instant a consumer asked about (the "present" for grouping).
     reference: Millis,
+    /// Versions below it are dead without tombs (see [`crate::horizon`]).
+    horizon: Horizon,
 }
 
 impl State {
@@ -202,6 +205,7 @@ impl Scheduler {
             ),
             None => 0,
         };
+        let horizon = Horizon::load(&tree)?;
         let state = Arc::new(Mutex::new(State {
             index,
             window: Window::new(),
@@ -210,6 +214,7 @@ impl Scheduler {
             next_unloaded,
             pending,
             reference: Millis::MIN,
+            horizon,
         }));
         let compactor = cfg
             .compaction
@@ -367,13 +372,21 @@ impl Inner {
                 resident: true,
             }));
         }
-        Ok(st
-            .index
-            .lookup(&self.tree, id, |g| st.group_exists(&self.tree, g))?
-            .map(|version| Existing {
+        Ok(
+            Self::lookup_stored(&self.tree, st, id)?.map(|version| Existing {
                 version,
                 resident: false,
-            }))
+            }),
+        )
+    }
+
+    /// The live stored version of a timer that is not resident: the index's
+    /// answer, unless the horizon covers it.
+    fn lookup_stored(tree: &sled::Tree, st: &State, id: TimerId) -> Result<Option<Version>> {
+        Ok(st
+            .index
+            .lookup(tree, id, |g| st.group_exists(tree, g))?
+            .filter(|v| !st.horizon.covers(id, v.due, v.group.gseq)))
     }
 
     fn wake_compactor(&self) {
@@ -384,10 +397,12 @@ impl Inner {
 
     /// Stages the death of `dead` timers: deletion of the groups it empties,
     /// and a tomb for every timer whose group survives (a deleted group
-    /// needs no tombs: lookups check that a version's group exists).
+    /// needs no tombs: lookups check that a version's group exists) unless
+    /// `horizon` (the one this write stores) covers it.
     fn stage_deaths(
         st: &State,
         dead: &[(TimerId, Existing)],
+        horizon: &Horizon,
         batch: &mut sled::Batch,
     ) -> Vec<Record> {
         let mut drops: HashMap<GroupKey, u32> = HashMap::new();
@@ -403,6 +418,7 @@ impl Inner {
         }
         dead.iter()
             .filter(|(_, e)| !(e.resident && emptied.contains(&e.version.group)))
+            .filter(|(id, e)| !horizon.covers(*id, e.version.due, e.version.group.gseq))
             .map(|(id, e)| tomb(*id, e.version))
             .collect()
     }
@@ -458,7 +474,7 @@ impl Inner {
             .iter()
             .filter_map(|s| s.replaces.map(|e| (s.id, e)))
             .collect();
-        let mut records = Self::stage_deaths(st, &replaced, &mut batch);
+        let mut records = Self::stage_deaths(st, &replaced, &st.horizon, &mut batch);
         records.reserve(writes.len());
 
         // Split at the cursor: timers due before it go to groups born loaded.
@@ -569,11 +585,17 @@ impl Inner {
             return Ok(0);
         }
         let mut batch = sled::Batch::default();
-        let records = Self::stage_deaths(st, &victims, &mut batch);
+        let horizon = if only_in_flight {
+            self.advance_horizon(st, &victims, &mut batch)?
+        } else {
+            st.horizon
+        };
+        let records = Self::stage_deaths(st, &victims, &horizon, &mut batch);
         let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
         let pending = st.pending.saturating_sub(victims.len() as u64);
         Self::stage_pending(&mut batch, pending);
         self.tree.apply_batch(batch)?;
+        st.horizon = horizon;
         st.index.add(run);
         for (id, e) in &victims {
             if e.resident {
@@ -584,6 +606,33 @@ impl Inner {
         drop(guard);
         self.wake_compactor();
         Ok(victims.len())
+    }
+
+    /// The horizon after completing `victims` (all resident and in flight):
+    /// the lowest `(due, id)` that stays live, in memory or not yet paged
+    /// in, with a fresh group sequence (every group written so far has a
+    /// smaller one). Staged into `batch` when it moved.
+    fn advance_horizon(
+        &self,
+        st: &State,
+        victims: &[(TimerId, Existing)],
+        batch: &mut sled::Batch,
+    ) -> Result<Horizon> {
+        let leaving: HashSet<TimerId> = victims.iter().map(|(id, _)| *id).collect();
+        // Every group at or above the cursor is unloaded and holds timers
+        // due at or after the cursor's due; every live timer of a group
+        // below it is resident.
+        let unloaded = (st.cursor.min_due, TimerId::MIN);
+        let (due, id) = st
+            .window
+            .lowest_live(&leaving)
+            .map_or(unloaded, |low| low.min(unloaded));
+        if (due, id) <= (st.horizon.due, st.horizon.id) {
+            return Ok(st.horizon);
+        }
+        let horizon = st.horizon.advanced(due, id, self.db.generate_id()?);
+        batch.insert(horizon_key(), horizon.encode());
+        Ok(horizon)
     }
 
     fn read_stored(&self, id: TimerId, v: Version) -> Result<StoredTimer> {
@@ -614,10 +663,7 @@ impl Inner {
                 },
                 TimerState::InFlight,
             ),
-            None => match st
-                .index
-                .lookup(&self.tree, id, |g| st.group_exists(&self.tree, g))?
-            {
+            None => match Self::lookup_stored(&self.tree, &st, id)? {
                 Some(v) => (v, TimerState::Waiting),
                 None => return Ok(None),
             },
@@ -681,7 +727,9 @@ impl Inner {
             st.window.track_group(key);
             for t in decode_group(&v)? {
                 loaded_timers += 1;
-                if st.index.is_tombed(&self.tree, t.id, t.seq)? {
+                if st.horizon.covers(t.id, Millis(t.due), key.gseq)
+                    || st.index.is_tombed(&self.tree, t.id, t.seq)?
+                {
                     continue;
                 }
                 if let Some(r) = st.window.get(t.id) {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 
 use crate::keys::{GroupKey, i64_to_ordered, ordered_to_i64};
 use crate::types::{Fired, Millis, TimerId};
@@ -32,7 +32,8 @@ pub(crate) struct Window {
     ready: BTreeSet<(Millis, TimerId)>,
     resident: HashMap<TimerId, Resident>,
     live: HashMap<GroupKey, u32>,
-    in_flight: usize,
+    /// Handed out and not completed, in `(due, id)` order.
+    in_flight: BTreeSet<(Millis, TimerId)>,
 }
 
 impl Window {
@@ -43,7 +44,7 @@ impl Window {
             ready: BTreeSet::new(),
             resident: HashMap::default(),
             live: HashMap::default(),
-            in_flight: 0,
+            in_flight: BTreeSet::new(),
         }
     }
 
@@ -54,7 +55,28 @@ impl Window {
 
     /// Number of in-flight timers.
     pub fn in_flight(&self) -> usize {
-        self.in_flight
+        self.in_flight.len()
+    }
+
+    /// The lowest `(due, id)` any resident timer may have, leaving out the
+    /// in-flight timers in `leaving` (a completion in progress); `None` when
+    /// nothing else is resident. Exact for ready and in-flight timers; for
+    /// the wheel, the instant after its `elapsed` tick (every entry in it is
+    /// due later), so never above the truth.
+    pub fn lowest_live(&self, leaving: &HashSet<TimerId>) -> Option<(Millis, TimerId)> {
+        let in_flight = self
+            .in_flight
+            .iter()
+            .find(|(_, id)| !leaving.contains(id))
+            .copied();
+        let wheel = (!self.wheel.is_empty()).then(|| {
+            let after = ordered_to_i64(self.wheel.elapsed()).saturating_add(1);
+            (Millis(after), TimerId::MIN)
+        });
+        [self.ready.first().copied(), in_flight, wheel]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The resident version of `id`, if any.
@@ -109,7 +131,7 @@ impl Window {
 
     fn forget(&mut self, id: TimerId, old: &Resident) {
         if old.in_flight {
-            self.in_flight -= 1;
+            self.in_flight.remove(&(old.due, id));
         } else {
             self.ready.remove(&(old.due, id));
         }
@@ -180,7 +202,7 @@ impl Window {
             };
             if let Some(r) = self.resident.get_mut(&id) {
                 r.in_flight = true;
-                self.in_flight += 1;
+                self.in_flight.insert((due, id));
                 // The payload goes to the consumer; `get` reads it back from
                 // disk while the timer is in flight.
                 out.push(Fired {
@@ -288,6 +310,32 @@ mod tests {
         assert_eq!(w.take_ready(10, Millis(100)).len(), 1);
         w.expire(Millis(5_000), 10);
         assert_eq!(w.take_ready(10, Millis(5_000)).len(), 1);
+    }
+
+    #[test]
+    fn lowest_live_never_exceeds_a_resident_timer() {
+        let mut w = Window::new();
+        assert_eq!(w.lowest_live(&HashSet::default()), None);
+        w.insert(1, res(100, 1, 1));
+        w.insert(2, res(200, 2, 1));
+        w.insert(3, res(300, 3, 1));
+        // All in the wheel: the bound is the wheel's elapsed tick + 1.
+        let low = w.lowest_live(&HashSet::default()).expect("resident");
+        assert!(low <= (Millis(100), 1), "{low:?}");
+        w.expire(Millis(200), usize::MAX);
+        let fired = w.take_ready(1, Millis(200));
+        assert_eq!(fired[0].id, 1);
+        // 1 in flight, 2 ready, 3 in the wheel.
+        assert_eq!(w.lowest_live(&HashSet::default()), Some((Millis(100), 1)));
+        let leaving: HashSet<TimerId> = [1].into_iter().collect();
+        assert_eq!(w.lowest_live(&leaving), Some((Millis(200), 2)));
+        w.take_ready(1, Millis(200));
+        w.remove(1);
+        w.remove(2);
+        let low = w.lowest_live(&HashSet::default()).expect("3 resident");
+        assert!(low <= (Millis(300), 3) && low > (Millis(200), 2), "{low:?}");
+        w.remove(3);
+        assert_eq!(w.in_flight(), 0);
     }
 
     #[test]

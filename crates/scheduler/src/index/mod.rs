@@ -29,7 +29,7 @@ pub(crate) mod compact;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::bloom::{Bloom, hash_id, hash_version};
+use crate::bloom::{Bloom, Probe, hash_id, hash_version};
 use crate::codec::{
     BLOOM_PAGE_WORDS, ChunkView, FilterWords, Kind, Record, RunHeader, decode_bloom_page,
     decode_run_header, encode_bloom_page, encode_chunk, encode_run_header,
@@ -428,10 +428,10 @@ impl IdIndex {
 
     /// Whether version `seq` of `id` has a tomb.
     pub fn is_tombed(&self, tree: &sled::Tree, id: TimerId, seq: u64) -> Result<bool> {
-        let h = hash_version(id, seq);
+        let h = Probe::new(hash_version(id, seq));
         for run in &self.runs {
             if run.tombs > 0
-                && run.tomb_bloom.may_contain(h)
+                && run.tomb_bloom.may_contain_probe(&h)
                 && Self::read(tree, run, id)?
                     .iter()
                     .any(|r| r.kind == Kind::Tomb && r.seq == seq)
@@ -452,12 +452,12 @@ impl IdIndex {
         id: TimerId,
         group_exists: impl Fn(&GroupKey) -> Result<bool>,
     ) -> Result<Option<Version>> {
-        let h = hash_id(id);
+        let h = Probe::new(hash_id(id));
         let mut newest: Option<Record> = None;
         let mut tombed: Vec<u64> = Vec::new();
         let mut read_runs: Vec<u64> = Vec::new();
         for run in &self.runs {
-            if run.puts == 0 || !run.put_bloom.may_contain(h) {
+            if run.puts == 0 || !run.put_bloom.may_contain_probe(&h) {
                 continue;
             }
             read_runs.push(run.id);
@@ -475,11 +475,11 @@ impl IdIndex {
         if tombed.contains(&put.seq) {
             return Ok(None);
         }
-        let hv = hash_version(id, put.seq);
+        let hv = Probe::new(hash_version(id, put.seq));
         for run in &self.runs {
             if run.tombs > 0
                 && !read_runs.contains(&run.id)
-                && run.tomb_bloom.may_contain(hv)
+                && run.tomb_bloom.may_contain_probe(&hv)
                 && Self::read(tree, run, id)?
                     .iter()
                     .any(|r| r.kind == Kind::Tomb && r.seq == put.seq)

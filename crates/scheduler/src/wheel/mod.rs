@@ -54,7 +54,6 @@ impl Wheel {
     }
 
     /// The tick up to which the wheel has been advanced.
-    #[cfg(test)]
     pub fn elapsed(&self) -> u64 {
         self.elapsed
     }
