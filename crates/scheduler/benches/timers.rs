@@ -2,9 +2,10 @@
 //! triggerd-scheduler`. Sizes: `TIMERS_BENCH_N` (default 1,000,000).
 //! `TIMERS_BENCH_10M=1` adds the 10,000,000-pending phase (RSS and restart
 //! to first fire, each in a fresh process), which takes several minutes.
-//! `TIMERS_BENCH_ONLY=ours|steady|fire|schedule` runs one part (`fire`: only
-//! the overlapped fire + complete; `schedule`: only scheduling without
-//! flushes; both for profiling).
+//! `TIMERS_BENCH_ONLY=ours|steady|fire|schedule|cancel` runs one part, the
+//! last three for profiling (`fire`: only the overlapped fire + complete;
+//! `schedule`: only scheduling without flushes; `cancel`: only batched
+//! cancels, of every tenth timer).
 //!
 //! Every phase uses a sled database with a 64 MiB page cache, random u128
 //! ids, 32-byte payloads and dues spread over the next 24 hours unless said
@@ -492,6 +493,25 @@ fn main() {
             println!(
                 "ours: schedule, batches of 1,000, no flush            : {}",
                 rate(n, d)
+            );
+        }
+        if only == "cancel" {
+            let dir = tempfile::tempdir().expect("tmp");
+            let now = SystemClock.now().0;
+            let all = timers(&mut rng, n, now + 60_000, DAY_MS);
+            let sched = open_scheduler(dir.path());
+            schedule_all(&sched, &all, Durability::Async).await;
+            let victims: Vec<TimerId> = all.iter().step_by(10).map(|t| t.id).collect();
+            let t = Instant::now();
+            for chunk in victims.chunks(BATCH) {
+                sched
+                    .cancel_batch(chunk, Durability::Flush)
+                    .await
+                    .expect("cancel");
+            }
+            println!(
+                "ours: cancel, batches of 1,000 + flush                : {}",
+                rate(victims.len(), t.elapsed())
             );
         }
         if only == "fire" {

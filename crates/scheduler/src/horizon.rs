@@ -9,11 +9,11 @@
 //!
 //! A horizon `(due, id, gseq)` says: **every version stored in a group whose
 //! sequence is at most `gseq` and whose `(due, id)` is below `(due, id)` is
-//! dead.** A completion batch moves it up to the lowest `(due, id)` still
-//! live (waiting or in flight in memory, or anything not yet paged in), with
-//! `gseq` a fresh sequence number, in the same atomic write; the timers it
-//! completes below that point need no tomb. Timers completed out of order
-//! (above the lowest in-flight one) still get tombs. Groups written later
+//! dead.** A completion (or cancel) batch moves it up to the lowest
+//! `(due, id)` still live (waiting or in flight in memory, or anything not
+//! yet paged in), with `gseq` a fresh sequence number, in the same atomic
+//! write; the timers it removes below that point need no tomb. Timers
+//! completed out of order (above the lowest in-flight one) still get tombs. Groups written later
 //! have larger sequences, so a timer scheduled after the move with a due
 //! below the horizon is not covered. The horizon only grows: a new one
 //! covers everything the old one did.

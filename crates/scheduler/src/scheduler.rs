@@ -585,11 +585,9 @@ impl Inner {
             return Ok(0);
         }
         let mut batch = sled::Batch::default();
-        let horizon = if only_in_flight {
-            self.advance_horizon(st, &victims, &mut batch)?
-        } else {
-            st.horizon
-        };
+        // Cancels move the horizon too: the daemon cancels a fired timer
+        // once its send is done.
+        let horizon = self.advance_horizon(st, &victims, &mut batch)?;
         let records = Self::stage_deaths(st, &victims, &horizon, &mut batch);
         let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
         let pending = st.pending.saturating_sub(victims.len() as u64);
@@ -608,10 +606,11 @@ impl Inner {
         Ok(victims.len())
     }
 
-    /// The horizon after completing `victims` (all resident and in flight):
-    /// the lowest `(due, id)` that stays live, in memory or not yet paged
-    /// in, with a fresh group sequence (every group written so far has a
-    /// smaller one). Staged into `batch` when it moved.
+    /// The horizon after removing `victims`: the lowest `(due, id)` that
+    /// stays live, in memory or not yet paged in, with a fresh group
+    /// sequence (every group written so far has a smaller one). Staged into
+    /// `batch` when it moved. (Only in-flight victims are left out of the
+    /// minimum; a waiting victim still counts, which only lowers it.)
     fn advance_horizon(
         &self,
         st: &State,

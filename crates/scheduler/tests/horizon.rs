@@ -151,3 +151,36 @@ async fn r_k2_a_timer_scheduled_below_the_horizon_after_it_moved_is_live() {
     );
     assert_eq!(fired.len(), 11);
 }
+
+#[tokio::test]
+async fn r_k2_cancelling_fired_timers_in_order_moves_the_horizon_too() {
+    // The daemon cancels a fired timer once its send is done.
+    let dir = tempfile::tempdir().expect("tmp");
+    {
+        let (_db, sched) = open(dir.path());
+        schedule_interleaved(&sched, 40).await;
+        let runs = sched.stats().index_runs;
+        let fired = sched.pop_due(Millis(1_000), 10).expect("pops");
+        let n = sched
+            .cancel_batch(&ids(&fired), Durability::Flush)
+            .await
+            .expect("cancels");
+        assert_eq!(n, 10);
+        assert_eq!(sched.stats().index_runs, runs, "no tombs");
+        // A waiting timer cancelled above the horizon still needs a tomb.
+        sched
+            .cancel_batch(&[1_000 + 30], Durability::Flush)
+            .await
+            .expect("cancels");
+        assert_eq!(sched.stats().index_runs, runs + 1);
+    }
+    let (_db, sched) = open(dir.path());
+    let dues: Vec<i64> = sched
+        .pop_due(Millis(1_000), 1_000)
+        .expect("pops")
+        .iter()
+        .map(|f| f.due.0)
+        .collect();
+    let want: Vec<i64> = (10..40).filter(|d| *d != 30).collect();
+    assert_eq!(dues, want);
+}
