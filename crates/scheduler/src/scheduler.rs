@@ -185,7 +185,13 @@ impl Scheduler {
             }
         }
         let started = std::time::Instant::now();
-        let index = IdIndex::load(&tree)?;
+        let mut index = IdIndex::load(&tree)?;
+        if !cfg.compaction {
+            // No compactor to hand unfinished deletions to: finish them now.
+            for (run, marker) in index.take_leftovers() {
+                crate::index::purge_run(&tree, run, &marker, &AtomicBool::new(false))?;
+            }
+        }
         tracing::info!(
             runs = index.runs().len(),
             filter_bytes = index.memory(),
@@ -842,6 +848,17 @@ impl Compactor {
         rx: &mpsc::Receiver<()>,
         small_only: bool,
     ) {
+        if !small_only {
+            // Deletions a previous process left unfinished.
+            let leftovers = state.lock().index.take_leftovers();
+            for (run, marker) in leftovers {
+                match crate::index::purge_run(tree, run, &marker, stop) {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => tracing::error!(error = %e, run, "deleting a merged run failed"),
+                }
+            }
+        }
         loop {
             match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -873,11 +890,16 @@ impl Compactor {
                         // No lookup can reach the inputs any more; their
                         // chunks go key by key (a restart finishes what a
                         // crash cuts short).
+                        // A stop leaves the rest to the next start.
                         for run in merged.retired {
                             let marker =
                                 crate::keys::RunKey { run }.encode(crate::keys::RETIRED_RUN_PREFIX);
-                            if let Err(e) = crate::index::purge_run(tree, run, &marker) {
-                                tracing::error!(error = %e, run, "deleting a merged run failed");
+                            match crate::index::purge_run(tree, run, &marker, stop) {
+                                Ok(true) => {}
+                                Ok(false) => return,
+                                Err(e) => {
+                                    tracing::error!(error = %e, run, "deleting a merged run failed");
+                                }
                             }
                         }
                     }
@@ -903,5 +925,53 @@ impl Drop for Compactor {
         for h in self.handles.drain(..) {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{ChunkKey, PENDING_RUN_PREFIX, RunKey};
+
+    /// A database holding the debris of a merge that never swapped in.
+    fn db_with_debris() -> (sled::Db, Vec<u8>) {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree(TREE_NAME).expect("tree");
+        let marker = RunKey { run: 42 }.encode(PENDING_RUN_PREFIX).to_vec();
+        tree.insert(&marker, &[][..]).expect("marker");
+        for last_id in 0..100u128 {
+            let chunk = ChunkKey { run: 42, last_id }.encode();
+            tree.insert(chunk, vec![1u8; 64]).expect("chunk");
+        }
+        (db, marker)
+    }
+
+    #[test]
+    fn the_compactor_deletes_debris_left_by_an_earlier_process() {
+        let (db, marker) = db_with_debris();
+        let sched = Scheduler::open(db.clone(), Config::default()).expect("opens");
+        let tree = db.open_tree(TREE_NAME).expect("tree");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while tree.contains_key(&marker).expect("read") {
+            assert!(std::time::Instant::now() < deadline, "debris never deleted");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (lo, hi) = ChunkKey::run_range(42);
+        assert_eq!(tree.range(lo..hi).count(), 0);
+        drop(sched);
+    }
+
+    #[test]
+    fn without_a_compactor_open_deletes_the_debris_itself() {
+        let (db, marker) = db_with_debris();
+        let cfg = Config {
+            compaction: false,
+            ..Config::default()
+        };
+        let _sched = Scheduler::open(db.clone(), cfg).expect("opens");
+        let tree = db.open_tree(TREE_NAME).expect("tree");
+        assert!(!tree.contains_key(&marker).expect("read"));
+        let (lo, hi) = ChunkKey::run_range(42);
+        assert_eq!(tree.range(lo..hi).count(), 0);
     }
 }

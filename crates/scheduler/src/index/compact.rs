@@ -26,7 +26,10 @@
 //! merged run of millions of records stalled every writer for most of a
 //! second (one of 2,048 keys, 33 ms of the daemon's ingest). A
 //! pending marker found at startup means the output is debris to delete; a
-//! retired marker, that an input's deletion was cut short. Records whose
+//! retired marker, that an input's deletion was cut short (a crash, or a
+//! shutdown: a deletion stops when the compactor is told to). No header
+//! refers to either, so the compactor deletes them in the background when
+//! it starts and restarts do not wait for it. Records whose
 //! group no longer exists are dropped: loads never read a deleted group and
 //! lookups check that the group of a version exists, so such records are
 //! garbage.
@@ -472,7 +475,9 @@ mod tests {
         assert_eq!(merged.retired, vec![1, 2]);
         for run in merged.retired {
             let marker = RunKey { run }.encode(RETIRED_RUN_PREFIX);
-            super::super::purge_run(&tree, run, &marker).expect("purge");
+            let done = super::super::purge_run(&tree, run, &marker, &AtomicBool::new(false))
+                .expect("purge");
+            assert!(done);
         }
         assert_eq!((pages_of(1), pages_of(2)), (0, 0), "inputs' pages removed");
         let (lo, hi) = ChunkKey::run_range(1);
@@ -485,8 +490,40 @@ mod tests {
         assert!(reloaded.lookup(&tree, 9_999, exists).expect("ok").is_some());
     }
 
+    /// Finishes the deletions `index` found unfinished at load, as the
+    /// compactor does when it starts.
+    fn purge_leftovers(tree: &sled::Tree, index: &mut IdIndex) {
+        for (run, marker) in index.take_leftovers() {
+            let done = super::super::purge_run(tree, run, &marker, &AtomicBool::new(false))
+                .expect("purge");
+            assert!(done);
+        }
+    }
+
     #[test]
-    fn a_deletion_cut_short_after_the_swap_is_finished_at_load() {
+    fn a_purge_stops_when_asked_and_leaves_its_marker() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        let index = two_put_runs(&tree, 3_000);
+        let inputs = index.runs().to_vec();
+        let merged = merge(&tree, &inputs, 3, &AtomicBool::new(false))
+            .expect("merge")
+            .expect("not stopped");
+        tree.apply_batch(merged.swap).expect("swap");
+        let marker = RunKey { run: 1 }.encode(RETIRED_RUN_PREFIX);
+        let done =
+            super::super::purge_run(&tree, 1, &marker, &AtomicBool::new(true)).expect("purge");
+        assert!(!done);
+        let (lo, hi) = ChunkKey::run_range(1);
+        assert!(
+            tree.range(lo..hi).count() > 0,
+            "nothing deleted once stopped"
+        );
+        assert_eq!(tree.scan_prefix([RETIRED_RUN_PREFIX]).count(), 2);
+    }
+
+    #[test]
+    fn a_deletion_cut_short_after_the_swap_is_finished_after_load() {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = db.open_tree("t").expect("tree");
         let index = two_put_runs(&tree, 3_000);
@@ -497,7 +534,13 @@ mod tests {
         // The swap lands; the process dies before deleting the inputs.
         tree.apply_batch(merged.swap).expect("swap");
         assert_eq!(tree.scan_prefix([RETIRED_RUN_PREFIX]).count(), 2);
-        let reloaded = IdIndex::load(&tree).expect("load");
+        let mut reloaded = IdIndex::load(&tree).expect("load");
+        let exists = |g: &GroupKey| Ok(tree.contains_key(g.encode())?);
+        assert!(
+            reloaded.lookup(&tree, 5_999, exists).expect("ok").is_some(),
+            "lookups never read the leftovers"
+        );
+        purge_leftovers(&tree, &mut reloaded);
         assert_eq!(reloaded.runs().len(), 1);
         assert_eq!(reloaded.runs()[0].puts, 6_000);
         assert_eq!(tree.scan_prefix([RETIRED_RUN_PREFIX]).count(), 0);
@@ -512,7 +555,7 @@ mod tests {
     }
 
     #[test]
-    fn unfinished_merge_output_is_removed_at_load() {
+    fn unfinished_merge_output_is_left_to_remove_after_load() {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = db.open_tree("t").expect("tree");
         tree.insert(
@@ -539,8 +582,9 @@ mod tests {
             vec![1u8],
         )
         .expect("page");
-        let index = IdIndex::load(&tree).expect("load");
+        let mut index = IdIndex::load(&tree).expect("load");
         assert!(index.runs().is_empty());
+        purge_leftovers(&tree, &mut index);
         assert_eq!(tree.len(), 0, "chunks, pages and marker removed");
     }
 }

@@ -28,6 +28,7 @@ pub(crate) mod compact;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::bloom::{Bloom, Probe, hash_id, hash_version};
 use crate::codec::{
@@ -250,14 +251,21 @@ impl RunBuilder {
 
 /// Deletes the chunks and bloom pages of `run`, which no header refers to
 /// (merged away, or a merge output that never swapped in), one key at a
-/// time, and then its `marker`. Restartable: the marker stays until
-/// everything is gone, and loading finishes what it finds.
+/// time, and then its `marker`. Returns `false` when `stop` was raised
+/// before the end (a shutdown does not wait for a long deletion).
+/// Restartable: the marker stays until everything is gone, and loading
+/// hands what it finds back ([`IdIndex::take_leftovers`]).
 ///
 /// Not a batch: a sled 0.34 batch holds the process-wide write lock of
 /// sled's concurrency control for its whole length, and every read and
 /// write of every tree waits for it (a batch of 2,048 deletions stalled the
 /// daemon's ingest for 33 ms). A plain remove takes the shared side.
-pub(crate) fn purge_run(tree: &sled::Tree, run: u64, marker: &[u8]) -> Result<()> {
+pub(crate) fn purge_run(
+    tree: &sled::Tree,
+    run: u64,
+    marker: &[u8],
+    stop: &AtomicBool,
+) -> Result<bool> {
     let (lo, hi) = ChunkKey::run_range(run);
     let pages = BloomPageKey::run_prefix(run);
     for key in tree
@@ -265,11 +273,18 @@ pub(crate) fn purge_run(tree: &sled::Tree, run: u64, marker: &[u8]) -> Result<()
         .keys()
         .chain(tree.scan_prefix(pages).keys())
     {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
         tree.remove(key?)?;
     }
     tree.remove(marker)?;
-    Ok(())
+    Ok(true)
 }
+
+/// A run whose deletion [`IdIndex::load`] found unfinished: its id and the
+/// marker key to remove last.
+pub(crate) type Leftover = (u64, Vec<u8>);
 
 /// The set of live runs.
 #[derive(Debug, Default)]
@@ -277,20 +292,22 @@ pub(crate) struct IdIndex {
     runs: Vec<Arc<Run>>,
     /// Runs a compaction worker is merging.
     busy: HashSet<u64>,
+    /// Deletions found unfinished at load, for the compactor to finish.
+    leftovers: Vec<Leftover>,
 }
 
 impl IdIndex {
-    /// Loads run headers; removes output of compactions that never finished.
+    /// Loads run headers. Output of compactions that never swapped in, and
+    /// inputs of merges that did but whose deletion was cut short, are left
+    /// for [`IdIndex::take_leftovers`]: no header refers to them, so no
+    /// lookup reads them, and deleting a big one takes seconds that a
+    /// restart should not wait for.
     pub fn load(tree: &sled::Tree) -> Result<Self> {
-        // Output of merges that never swapped in, and inputs of merges that
-        // did but whose deletion was cut short.
+        let mut leftovers = Vec::new();
         for prefix in [PENDING_RUN_PREFIX, RETIRED_RUN_PREFIX] {
-            let markers: Vec<sled::IVec> = tree
-                .scan_prefix([prefix])
-                .keys()
-                .collect::<sled::Result<_>>()?;
-            for key in markers {
-                purge_run(tree, RunKey::decode(&key, prefix)?.run, &key)?;
+            for key in tree.scan_prefix([prefix]).keys() {
+                let key = key?;
+                leftovers.push((RunKey::decode(&key, prefix)?.run, key.to_vec()));
             }
         }
         let mut runs = Vec::new();
@@ -331,7 +348,13 @@ impl IdIndex {
         Ok(IdIndex {
             runs,
             busy: HashSet::new(),
+            leftovers,
         })
+    }
+
+    /// Unfinished deletions found at load (see [`purge_run`]), once.
+    pub fn take_leftovers(&mut self) -> Vec<Leftover> {
+        std::mem::take(&mut self.leftovers)
     }
 
     /// Stages a run holding `records` into `batch`; returns the run to
