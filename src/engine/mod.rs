@@ -321,6 +321,42 @@ mod tests {
         .expect("returns at once: every acknowledgement flushes");
     }
 
+    /// Posts one event for `user` through the engine, as `/users/track` does.
+    async fn track(engine: &Engine, user: &str) -> Result<(), EngineError> {
+        let body = serde_json::json!({"events": [{"external_id": user, "name": "e"}]});
+        let now = test_support::start();
+        let batch = ingest::parse_track(&body, now, triggerd_core::Source::Rest)?;
+        engine
+            .ingest(batch, now, triggerd_core::Source::Rest)
+            .await
+            .map(|_| ())
+    }
+
+    #[tokio::test]
+    async fn r_k1_nothing_is_acknowledged_after_a_failed_sync_of_the_log() {
+        for durability in [Durability::Flush, Durability::Async] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let engine =
+                test_support::engine_with(dir.path(), test_support::start(), durability).await;
+            track(&engine, "before").await.expect("acknowledged");
+            engine
+                .store
+                .group()
+                .mark_sync_failed("injected: fdatasync failed (EIO)");
+            match track(&engine, "after").await {
+                // Mapped to 503 by the API (`api::routes`).
+                Err(EngineError::Timers(why)) => {
+                    assert!(why.contains("injected"), "{durability:?}: {why}");
+                }
+                other => panic!("{durability:?}: acknowledged after a failed sync: {other:?}"),
+            }
+            assert!(
+                engine.flush_now().await.is_err(),
+                "{durability:?}: explicit flushes fail too"
+            );
+        }
+    }
+
     #[test]
     fn send_ids_sort_by_time_and_stay_unique_within_a_millisecond() {
         let a = time_ordered_id(1_700_000_000_000, u128::MAX);

@@ -195,6 +195,17 @@ impl GroupCommit {
         self.shared.sync_failed.lock().clone()
     }
 
+    /// Records `why` as a failed sync of sled's log, as a failed
+    /// `fdatasync` does: every later flush fails with it (the first failure
+    /// recorded is kept). For fault injection in tests of code built on the
+    /// group commit.
+    pub fn mark_sync_failed(&self, why: impl Into<String>) {
+        self.shared
+            .sync_failed
+            .lock()
+            .get_or_insert_with(|| why.into());
+    }
+
     /// Number of flushes performed so far (for tests and metrics).
     pub fn flush_count(&self) -> u64 {
         self.shared.flushes.load(Ordering::Relaxed)
