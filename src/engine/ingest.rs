@@ -339,6 +339,13 @@ impl Engine {
         source: Source,
         extra: Option<(Vec<u8>, T)>,
     ) -> Result<Ingested, EngineError> {
+        // Warm sled's cache before taking the locks: a user's profile and
+        // pair states share a leaf, and paging it in from disk inside the
+        // locks would hold every other request (they share most stripes)
+        // behind the read.
+        for (id, _) in &batch.users {
+            self.store.prefetch(&keys::profile(id));
+        }
         let mut stripes: Vec<u16> = batch
             .users
             .iter()

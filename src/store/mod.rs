@@ -177,6 +177,13 @@ impl Store {
         }
     }
 
+    /// Reads `key` only to bring its leaf into sled's cache, so that a
+    /// later read under a lock does not wait for the disk. Errors are left
+    /// for that later read to report.
+    pub fn prefetch(&self, key: &[u8]) {
+        let _ = self.data.get(key);
+    }
+
     /// Reads raw bytes (joined from pieces when stored so; a value whose
     /// pieces are missing is quarantined and reported as absent).
     pub fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
