@@ -5,7 +5,9 @@
 //! log-structured merge tree stored in sled: every write batch (schedule,
 //! cancel, complete) adds one immutable *run* of records sorted by
 //! `(id, seq, kind)` — a put for each new version, a tomb for each version
-//! that died — written in the same atomic `apply_batch` as the timer groups.
+//! that died (unless its group died with it, or the completion horizon
+//! covers it: see [`crate::horizon`]) — written in the same atomic
+//! `apply_batch` as the timer groups.
 //! Each run keeps two blocked bloom filters in memory (put ids; tomb
 //! versions), so a lookup touches sled only for runs that probably hold the
 //! id. Runs of at most 64 records live inside their header (one key, kept
