@@ -47,6 +47,17 @@ fn ids(fired: &[triggerd_scheduler::Fired]) -> Vec<TimerId> {
     fired.iter().map(|f| f.id).collect()
 }
 
+/// Fires everything due by 1,000 (all the tests schedule) and returns the
+/// dues in firing order.
+fn fire_all_dues(sched: &Scheduler) -> Vec<i64> {
+    sched
+        .pop_due(Millis(1_000), 1_000)
+        .expect("pops")
+        .iter()
+        .map(|f| f.due.0)
+        .collect()
+}
+
 #[tokio::test]
 async fn r_k2_in_order_completions_write_no_tombs_and_stay_completed_after_reopen() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -73,10 +84,8 @@ async fn r_k2_in_order_completions_write_no_tombs_and_stay_completed_after_reope
     }
     let (_db, sched) = open(dir.path());
     assert_eq!(sched.pending_count(), 40);
-    let fired = sched.pop_due(Millis(1_000), 1_000).expect("pops");
-    let dues: Vec<i64> = fired.iter().map(|f| f.due.0).collect();
     assert_eq!(
-        dues,
+        fire_all_dues(&sched),
         (60..100).collect::<Vec<_>>(),
         "exactly the rest fires"
     );
@@ -107,12 +116,7 @@ async fn r_k2_out_of_order_completions_still_write_tombs_and_hold_across_reopen(
     }
     let (_db, sched) = open(dir.path());
     assert_eq!(sched.pending_count(), 30);
-    let dues: Vec<i64> = sched
-        .pop_due(Millis(1_000), 1_000)
-        .expect("pops")
-        .iter()
-        .map(|f| f.due.0)
-        .collect();
+    let dues = fire_all_dues(&sched);
     let want: Vec<i64> = (0..10).chain(20..40).collect();
     assert_eq!(
         dues, want,
@@ -175,12 +179,7 @@ async fn r_k2_cancelling_fired_timers_in_order_moves_the_horizon_too() {
         assert_eq!(sched.stats().index_runs, runs + 1);
     }
     let (_db, sched) = open(dir.path());
-    let dues: Vec<i64> = sched
-        .pop_due(Millis(1_000), 1_000)
-        .expect("pops")
-        .iter()
-        .map(|f| f.due.0)
-        .collect();
+    let dues = fire_all_dues(&sched);
     let want: Vec<i64> = (10..40).filter(|d| *d != 30).collect();
     assert_eq!(dues, want);
 }

@@ -500,8 +500,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_purge_stops_when_asked_and_leaves_its_marker() {
+    /// Two runs of 3,000 puts (ids up to 5,999) merged into run 3 and
+    /// swapped in; the inputs' deletion not started (as when a process
+    /// dies right after the swap).
+    fn swapped_merge() -> (sled::Db, sled::Tree) {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = db.open_tree("t").expect("tree");
         let index = two_put_runs(&tree, 3_000);
@@ -510,6 +512,12 @@ mod tests {
             .expect("merge")
             .expect("not stopped");
         tree.apply_batch(merged.swap).expect("swap");
+        (db, tree)
+    }
+
+    #[test]
+    fn a_purge_stops_when_asked_and_leaves_its_marker() {
+        let (_db, tree) = swapped_merge();
         let marker = RunKey { run: 1 }.encode(RETIRED_RUN_PREFIX);
         let done =
             super::super::purge_run(&tree, 1, &marker, &AtomicBool::new(true)).expect("purge");
@@ -524,15 +532,7 @@ mod tests {
 
     #[test]
     fn a_deletion_cut_short_after_the_swap_is_finished_after_load() {
-        let db = sled::Config::new().temporary(true).open().expect("db");
-        let tree = db.open_tree("t").expect("tree");
-        let index = two_put_runs(&tree, 3_000);
-        let inputs = index.runs().to_vec();
-        let merged = merge(&tree, &inputs, 3, &AtomicBool::new(false))
-            .expect("merge")
-            .expect("not stopped");
-        // The swap lands; the process dies before deleting the inputs.
-        tree.apply_batch(merged.swap).expect("swap");
+        let (_db, tree) = swapped_merge();
         assert_eq!(tree.scan_prefix([RETIRED_RUN_PREFIX]).count(), 2);
         let mut reloaded = IdIndex::load(&tree).expect("load");
         let exists = |g: &GroupKey| Ok(tree.contains_key(g.encode())?);
