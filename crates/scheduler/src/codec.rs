@@ -29,8 +29,13 @@ pub(crate) const RUN_VERSION_INLINE_FILTERS: u8 = 1;
 pub(crate) const BLOOM_PAGE_VERSION: u8 = 1;
 /// Words of one bloom page (4 KiB).
 pub(crate) const BLOOM_PAGE_WORDS: usize = 512;
-/// Version of the whole store layout (the `format` key).
-pub(crate) const FORMAT_VERSION: u8 = 1;
+/// Version of the whole store layout (the `format` key): 2 since the
+/// completion horizon. A version-1 store is upgraded when opened (it has
+/// no horizon, which covers nothing); a binary that knows only version 1
+/// refuses a version-2 store instead of firing completed timers again.
+pub(crate) const FORMAT_VERSION: u8 = 2;
+/// Layout versions this build opens (older ones are upgraded in place).
+pub(crate) const FORMATS_READ: [u8; 2] = [1, 2];
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()

@@ -9,6 +9,7 @@
 //! | `0x00` | `"format"`                            | format version byte           |
 //! | `0x00` | `"pending"`                           | pending timer count, u64 BE   |
 //! | `0x00` | `"loaded_high"`                       | highest loader cursor, [`GroupKey`] |
+//! | `0x00` | `"horizon"`                           | completion horizon (`horizon.rs`) |
 //! | `0x10` | [`GroupKey`]: min due, group sequence | a group of timers (codec)     |
 //! | `0x20` | [`ChunkKey`]: run id, last timer id   | a chunk of index records      |
 //! | `0x21` | [`RunKey`]: run id                    | run header with bloom filters |

@@ -29,7 +29,9 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 
-use crate::codec::{FORMAT_VERSION, Kind, Record, StoredTimer, decode_group, encode_group};
+use crate::codec::{
+    FORMAT_VERSION, FORMATS_READ, Kind, Record, StoredTimer, decode_group, encode_group,
+};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::group_commit::GroupCommit;
@@ -173,10 +175,18 @@ impl Scheduler {
     pub fn open_with_commit(db: sled::Db, cfg: Config, commit: GroupCommit) -> Result<Scheduler> {
         let tree = db.open_tree(TREE_NAME)?;
         match tree.get(format_key())? {
+            Some(v) if v.as_ref() == [FORMAT_VERSION] => {}
+            Some(v) if v.len() == 1 && FORMATS_READ.contains(&v[0]) => {
+                tree.insert(format_key(), &[FORMAT_VERSION][..])?;
+                tracing::info!(
+                    from = v[0],
+                    to = FORMAT_VERSION,
+                    "timer store format upgraded"
+                );
+            }
             None => {
                 tree.insert(format_key(), &[FORMAT_VERSION][..])?;
             }
-            Some(v) if v.as_ref() == [FORMAT_VERSION] => {}
             Some(v) => {
                 return Err(Error::UnsupportedFormat {
                     found: v.first().copied().unwrap_or(0),
@@ -959,6 +969,24 @@ mod tests {
         let (lo, hi) = ChunkKey::run_range(42);
         assert_eq!(tree.range(lo..hi).count(), 0);
         drop(sched);
+    }
+
+    #[test]
+    fn a_version_1_store_is_upgraded_and_an_unknown_version_refused() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree(TREE_NAME).expect("tree");
+        tree.insert(format_key(), &[1u8][..]).expect("format");
+        drop(Scheduler::open(db.clone(), Config::default()).expect("opens a version 1 store"));
+        let stored = tree.get(format_key()).expect("read").expect("format key");
+        assert_eq!(stored.as_ref(), [FORMAT_VERSION]);
+        tree.insert(format_key(), &[FORMAT_VERSION + 1][..])
+            .expect("format");
+        match Scheduler::open(db, Config::default()) {
+            Err(Error::UnsupportedFormat { found, supported }) => {
+                assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
+            }
+            other => panic!("opened an unknown format: {other:?}"),
+        }
     }
 
     #[test]
