@@ -9,7 +9,8 @@ pub struct Config {
     /// more from disk. Soft: the loader still pages in one group when nothing
     /// in memory can be handed out, so progress never stalls.
     pub memory_budget: usize,
-    /// How far past the requested instant the loader pages timers in (ms).
+    /// How far past the requested instant the loader pages timers in (ms;
+    /// at least 1 is used).
     pub lookahead_ms: i64,
     /// Smallest time span of one stored group (ms).
     pub min_group_span_ms: i64,

@@ -694,7 +694,11 @@ impl Inner {
         let mut guard = self.state.lock();
         let st = &mut *guard;
         st.reference = st.reference.max(upto);
-        let target = upto.saturating_add(self.cfg.lookahead_ms);
+        // At least 1 ms past `upto`: once the loader has read everything it
+        // moves the cursor just past the last group loaded, and only timers
+        // due before the cursor are handed out, so a timer due exactly at
+        // `upto` in the last group needs the cursor beyond `upto`.
+        let target = upto.saturating_add(self.cfg.lookahead_ms.max(1));
         let want = max.max(LOAD_STEP);
         let mut must_load = false;
         let mut out = Vec::new();
@@ -987,6 +991,25 @@ mod tests {
             }
             other => panic!("opened an unknown format: {other:?}"),
         }
+    }
+
+    #[test]
+    fn r_x1_a_timer_due_exactly_now_fires_with_no_lookahead() {
+        // Found by review: with `lookahead_ms = 0` the last group's timer due
+        // exactly at `upto` was never handed out.
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let cfg = Config {
+            lookahead_ms: 0,
+            ..Config::default()
+        };
+        let sched = Scheduler::open(db, cfg).expect("opens");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(sched.schedule(crate::Timer::new(1, Millis(87), vec![]), Durability::Async))
+            .expect("schedules");
+        let fired = sched.pop_due(Millis(87), 1).expect("pops");
+        assert_eq!(fired.iter().map(|f| f.id).collect::<Vec<_>>(), vec![1]);
     }
 
     #[test]
