@@ -491,6 +491,7 @@ impl Inner {
             .filter_map(|s| s.replaces.map(|e| (s.id, e)))
             .collect();
         let mut records = Self::stage_deaths(st, &replaced, &st.horizon, &mut batch);
+        let untombed = (replaced.len() - records.len()) as u64;
         records.reserve(writes.len());
 
         // Split at the cursor: timers due before it go to groups born loaded.
@@ -539,6 +540,7 @@ impl Inner {
 
         // Applied: now mirror it in memory.
         st.index.add(run);
+        st.index.note_untombed_deaths(untombed);
         for (id, e) in &replaced {
             if e.resident {
                 st.window.remove(*id);
@@ -605,12 +607,14 @@ impl Inner {
         // once its send is done.
         let horizon = self.advance_horizon(st, &victims, &mut batch)?;
         let records = Self::stage_deaths(st, &victims, &horizon, &mut batch);
+        let untombed = (victims.len() - records.len()) as u64;
         let run = IdIndex::stage_run(self.db.generate_id()?, records, &mut batch)?;
         let pending = st.pending.saturating_sub(victims.len() as u64);
         Self::stage_pending(&mut batch, pending);
         self.tree.apply_batch(batch)?;
         st.horizon = horizon;
         st.index.add(run);
+        st.index.note_untombed_deaths(untombed);
         for (id, e) in &victims {
             if e.resident {
                 st.window.remove(*id);
@@ -883,14 +887,18 @@ impl Compactor {
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let Some(inputs) = state.lock().index.claim(small_only) else {
-                    break;
+                let (inputs, horizon) = {
+                    let mut st = state.lock();
+                    let Some(inputs) = st.index.claim(small_only) else {
+                        break;
+                    };
+                    (inputs, st.horizon)
                 };
                 let ids: Vec<u64> = inputs.iter().map(|r| r.id).collect();
                 let result = db
                     .generate_id()
                     .map_err(Error::from)
-                    .and_then(|out| compact::merge(tree, &inputs, out, stop));
+                    .and_then(|out| compact::merge(tree, &inputs, out, &horizon, stop));
                 let mut st = state.lock();
                 match result {
                     Ok(Some(merged)) => {

@@ -27,6 +27,14 @@ fn open(dir: &Path) -> (sled::Db, Scheduler) {
     (db, sched)
 }
 
+/// The default configuration (compaction on).
+fn open_compacting(dir: &Path) -> (sled::Db, Scheduler) {
+    let db = triggerd_scheduler::open_db(&sled::Config::new().path(dir), Duration::from_secs(30))
+        .expect("sled opens");
+    let sched = Scheduler::open(db.clone(), Config::default()).expect("scheduler opens");
+    (db, sched)
+}
+
 /// Two write batches whose dues interleave (even and odd), so that each
 /// group keeps live timers until the end and in-order completions empty no
 /// group before the last one.
@@ -182,4 +190,48 @@ async fn r_k2_cancelling_fired_timers_in_order_moves_the_horizon_too() {
     let dues = fire_all_dues(&sched);
     let want: Vec<i64> = (10..40).filter(|d| *d != 30).collect();
     assert_eq!(dues, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_records_of_timers_completed_in_order_are_merged_away() {
+    // No tombs are written, so the dead puts are counted instead: once they
+    // are most of the index, everything merges and they go.
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_db, sched) = open_compacting(dir.path());
+    for batch in 0..10i64 {
+        let timers: Vec<Timer> = (0..1_000i64)
+            .map(|i| {
+                Timer::new(
+                    (batch * 1_000 + i) as TimerId,
+                    Millis(i * 10 + batch),
+                    vec![],
+                )
+            })
+            .collect();
+        sched
+            .schedule_batch(timers, Durability::Async)
+            .await
+            .expect("schedules");
+    }
+    loop {
+        let fired = sched.pop_due(Millis(1_000_000), 1_000).expect("pops");
+        if fired.is_empty() {
+            break;
+        }
+        sched
+            .complete(&ids(&fired), Durability::Async)
+            .await
+            .expect("completes");
+    }
+    assert_eq!(sched.pending_count(), 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sched.stats().index_runs > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "index never emptied: {:?}",
+            sched.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sched.stats().index_filter_bytes, 0);
 }

@@ -5,8 +5,11 @@
 //! is rewritten about `log8(total / batch)` times and a lookup checks at
 //! most seven filters per class (13–20 runs in all in the benches, about 90
 //! at worst for 10 M records; runs holding only puts or only tombs are
-//! skipped by the lookups that cannot need them). When tombs make up more
-//! than half of all records, everything merges. Small runs get no class of
+//! skipped by the lookups that cannot need them). When dead records make
+//! up more than half of all records, everything merges: tombs, and the
+//! puts of versions that died without one (counted in memory since the
+//! last full merge; a merge drops the records the completion horizon
+//! covers and those whose group is gone). Small runs get no class of
 //! their own: when every run under 1,024 records shared one, the run their
 //! merges built was merged again with each seven new ones, so a record
 //! written by a single cancel was rewritten about seventy times before it
@@ -42,6 +45,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{Run, RunBuilder};
 use crate::codec::{ChunkView, Record};
 use crate::error::Result;
+use crate::horizon::Horizon;
 use crate::keys::{ChunkKey, GroupKey, PENDING_RUN_PREFIX, RETIRED_RUN_PREFIX, RUN_PREFIX, RunKey};
 
 /// Runs per class that trigger a merge.
@@ -59,11 +63,16 @@ fn class(records: u64) -> u32 {
 
 /// Chooses runs to merge among those not `busy` (being merged already), if
 /// any merge is due; with `small_only`, only a merge of runs under
-/// [`LANE_LIMIT`] records.
+/// [`LANE_LIMIT`] records. `untombed` counts versions that died without a
+/// tomb since the last full merge (their group emptied, or the completion
+/// horizon covers them): their put records are garbage a merge drops once
+/// the group is gone, and with dead records making up more than half of
+/// the index everything merges, even a single run.
 pub(crate) fn pick(
     runs: &[Arc<Run>],
     busy: &HashSet<u64>,
     small_only: bool,
+    untombed: u64,
 ) -> Option<Vec<Arc<Run>>> {
     let free: Vec<&Arc<Run>> = runs.iter().filter(|r| !busy.contains(&r.id)).collect();
     if small_only && free.len() < QUICK_LANE_RUNS {
@@ -71,7 +80,14 @@ pub(crate) fn pick(
     }
     let total: u64 = free.iter().map(|r| r.records()).sum();
     let tombs: u64 = free.iter().map(|r| r.tombs).sum();
-    if !small_only && busy.is_empty() && free.len() > 1 && total > 4096 && tombs * 2 > total {
+    let dead = tombs.saturating_add(untombed);
+    // Tombs can outlive a full merge (their puts' groups still exist), so
+    // that trigger needs a floor; the count of untombed deaths starts again
+    // at each full merge, so it needs none (half of the index must die
+    // again before the next one).
+    let by_tombs = free.len() > 1 && total > 4096 && dead.saturating_mul(2) > total;
+    let by_deaths = untombed > 0 && untombed.saturating_mul(2) > total;
+    if !small_only && busy.is_empty() && (by_tombs || by_deaths) {
         return Some(free.into_iter().cloned().collect());
     }
     let mut by_class: HashMap<u32, Vec<Arc<Run>>> = HashMap::new();
@@ -146,12 +162,15 @@ pub(crate) struct Merged {
     pub retired: Vec<u64>,
 }
 
-/// Merges `inputs` into run `out_id`, dropping records whose group is gone.
+/// Merges `inputs` into run `out_id`, dropping records whose group is gone
+/// and records of versions `horizon` covers (dead without a tomb; a
+/// horizon read at any earlier moment is safe, as it only grows).
 /// Returns `None` if `stop` was raised (the partial output is removed).
 pub(crate) fn merge(
     tree: &sled::Tree,
     inputs: &[Arc<Run>],
     out_id: u64,
+    horizon: &Horizon,
     stop: &AtomicBool,
 ) -> Result<Option<Merged>> {
     let marker = RunKey { run: out_id }.encode(PENDING_RUN_PREFIX);
@@ -190,6 +209,9 @@ pub(crate) fn merge(
             undo.remove(marker.to_vec());
             tree.apply_batch(undo)?;
             return Ok(None);
+        }
+        if horizon.covers(r.id, r.due, r.group.gseq) {
+            continue;
         }
         let exists = match group_exists.get(&r.group) {
             _ if !check_groups => true,
@@ -315,7 +337,7 @@ mod tests {
             tree.apply_batch(batch).expect("apply");
             index.add(run);
             while let Some(inputs) = index.claim(false) {
-                let merged = merge(&tree, &inputs, next_run, &stop)
+                let merged = merge(&tree, &inputs, next_run, &Horizon::NONE, &stop)
                     .expect("merge")
                     .expect("not stopped");
                 next_run += 1;
@@ -374,6 +396,31 @@ mod tests {
     }
 
     #[test]
+    fn deaths_without_tombs_trigger_a_full_merge_even_of_one_run() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let tree = db.open_tree("t").expect("tree");
+        let mut index = IdIndex::default();
+        let records = (0..5_000u64)
+            .map(|i| rec(i as u128, i + 1, Kind::Put, 1))
+            .collect();
+        let mut batch = sled::Batch::default();
+        let r = IdIndex::stage_run(1, records, &mut batch).expect("stage");
+        tree.apply_batch(batch).expect("apply");
+        index.add(r);
+        assert!(index.claim(false).is_none(), "one live run: nothing to do");
+        index.note_untombed_deaths(2_000);
+        assert!(index.claim(false).is_none(), "under half dead");
+        index.note_untombed_deaths(1_000);
+        let all = index.claim(false).expect("over half dead: full merge");
+        assert_eq!(all.len(), 1);
+        index.release(&[1]);
+        assert!(
+            index.claim(false).is_none(),
+            "the count starts again after a full merge"
+        );
+    }
+
+    #[test]
     fn merge_keeps_records_of_existing_groups_and_drops_the_rest() {
         // Group 1 still exists on disk; group 2 was deleted.
         let (_db, tree) = tree_with_group_one();
@@ -394,7 +441,7 @@ mod tests {
         }
         let inputs = index.runs().to_vec();
         let stop = AtomicBool::new(false);
-        let merged = merge(&tree, &inputs, 99, &stop)
+        let merged = merge(&tree, &inputs, 99, &Horizon::NONE, &stop)
             .expect("merge")
             .expect("not stopped");
         tree.apply_batch(merged.swap).expect("swap");
@@ -466,7 +513,7 @@ mod tests {
         };
         assert!(pages_of(1) > 0 && pages_of(2) > 0);
         let inputs = index.runs().to_vec();
-        let merged = merge(&tree, &inputs, 3, &AtomicBool::new(false))
+        let merged = merge(&tree, &inputs, 3, &Horizon::NONE, &AtomicBool::new(false))
             .expect("merge")
             .expect("not stopped");
         assert!(pages_of(3) > 0, "output pages written before the swap");
@@ -508,7 +555,7 @@ mod tests {
         let tree = db.open_tree("t").expect("tree");
         let index = two_put_runs(&tree, 3_000);
         let inputs = index.runs().to_vec();
-        let merged = merge(&tree, &inputs, 3, &AtomicBool::new(false))
+        let merged = merge(&tree, &inputs, 3, &Horizon::NONE, &AtomicBool::new(false))
             .expect("merge")
             .expect("not stopped");
         tree.apply_batch(merged.swap).expect("swap");

@@ -296,6 +296,10 @@ pub(crate) struct IdIndex {
     busy: HashSet<u64>,
     /// Deletions found unfinished at load, for the compactor to finish.
     leftovers: Vec<Leftover>,
+    /// Versions that died without a tomb since the last full merge (see
+    /// [`compact::pick`]); counted in memory only, from this process's
+    /// writes.
+    untombed: u64,
 }
 
 impl IdIndex {
@@ -351,6 +355,7 @@ impl IdIndex {
             runs,
             busy: HashSet::new(),
             leftovers,
+            untombed: 0,
         })
     }
 
@@ -402,9 +407,18 @@ impl IdIndex {
 
     /// Picks runs for a compaction worker and marks them busy.
     pub fn claim(&mut self, small_only: bool) -> Option<Vec<Arc<Run>>> {
-        let picked = compact::pick(&self.runs, &self.busy, small_only)?;
+        let picked = compact::pick(&self.runs, &self.busy, small_only, self.untombed)?;
+        if picked.len() == self.runs.len() {
+            // Every run merges: every record of a dead group goes.
+            self.untombed = 0;
+        }
         self.busy.extend(picked.iter().map(|r| r.id));
         Some(picked)
+    }
+
+    /// Records that `n` versions died without a tomb.
+    pub fn note_untombed_deaths(&mut self, n: u64) {
+        self.untombed = self.untombed.saturating_add(n);
     }
 
     /// Unmarks runs whose merge was abandoned.
