@@ -858,6 +858,23 @@ impl Compactor {
         }
     }
 
+    /// Deletes each run (id and marker) in turn, logging failures; `false`
+    /// when `stop` cut it short.
+    fn purge_each(
+        tree: &sled::Tree,
+        runs: impl IntoIterator<Item = crate::index::Leftover>,
+        stop: &AtomicBool,
+    ) -> bool {
+        for (run, marker) in runs {
+            match crate::index::purge_run(tree, run, &marker, stop) {
+                Ok(true) => {}
+                Ok(false) => return false,
+                Err(e) => tracing::error!(error = %e, run, "deleting a merged run failed"),
+            }
+        }
+        true
+    }
+
     fn work(
         db: &sled::Db,
         tree: &sled::Tree,
@@ -869,12 +886,8 @@ impl Compactor {
         if !small_only {
             // Deletions a previous process left unfinished.
             let leftovers = state.lock().index.take_leftovers();
-            for (run, marker) in leftovers {
-                match crate::index::purge_run(tree, run, &marker, stop) {
-                    Ok(true) => {}
-                    Ok(false) => return,
-                    Err(e) => tracing::error!(error = %e, run, "deleting a merged run failed"),
-                }
+            if !Self::purge_each(tree, leftovers, stop) {
+                return;
             }
         }
         loop {
@@ -910,19 +923,15 @@ impl Compactor {
                         st.index.replace(&ids, merged.output);
                         drop(st);
                         // No lookup can reach the inputs any more; their
-                        // chunks go key by key (a restart finishes what a
-                        // crash cuts short).
-                        // A stop leaves the rest to the next start.
-                        for run in merged.retired {
+                        // chunks go key by key (what a crash or a stop
+                        // cuts short is finished after the next start).
+                        let retired = merged.retired.into_iter().map(|run| {
                             let marker =
                                 crate::keys::RunKey { run }.encode(crate::keys::RETIRED_RUN_PREFIX);
-                            match crate::index::purge_run(tree, run, &marker, stop) {
-                                Ok(true) => {}
-                                Ok(false) => return,
-                                Err(e) => {
-                                    tracing::error!(error = %e, run, "deleting a merged run failed");
-                                }
-                            }
+                            (run, marker.to_vec())
+                        });
+                        if !Self::purge_each(tree, retired, stop) {
+                            return;
                         }
                     }
                     Ok(None) => {
