@@ -62,10 +62,16 @@ impl Horizon {
         gseq <= self.gseq && (due, id) < (self.due, self.id)
     }
 
+    /// Whether `(due, id)` is above this horizon's mark (moving there would
+    /// cover more).
+    pub fn is_below(&self, due: Millis, id: TimerId) -> bool {
+        (self.due, self.id) < (due, id)
+    }
+
     /// The horizon moved up to `(due, id)` with group sequence `gseq`, if
     /// that is above this one (else this one, which stays valid).
     pub fn advanced(self, due: Millis, id: TimerId, gseq: u64) -> Horizon {
-        if (due, id) > (self.due, self.id) {
+        if self.is_below(due, id) {
             Horizon {
                 due,
                 id,

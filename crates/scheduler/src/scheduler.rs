@@ -646,8 +646,8 @@ impl Inner {
             .window
             .lowest_live(&leaving)
             .map_or(unloaded, |low| low.min(unloaded));
-        if (due, id) <= (st.horizon.due, st.horizon.id) {
-            return Ok(st.horizon);
+        if !st.horizon.is_below(due, id) {
+            return Ok(st.horizon); // no fresh sequence needed
         }
         let horizon = st.horizon.advanced(due, id, self.db.generate_id()?);
         batch.insert(horizon_key(), horizon.encode());
