@@ -900,18 +900,22 @@ impl Compactor {
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let (inputs, horizon) = {
+                let (inputs, live) = {
                     let mut st = state.lock();
                     let Some(inputs) = st.index.claim(small_only) else {
                         break;
                     };
-                    (inputs, st.horizon)
+                    let live = compact::Liveness {
+                        horizon: st.horizon,
+                        stored_from: st.loaded_high,
+                    };
+                    (inputs, live)
                 };
                 let ids: Vec<u64> = inputs.iter().map(|r| r.id).collect();
                 let result = db
                     .generate_id()
                     .map_err(Error::from)
-                    .and_then(|out| compact::merge(tree, &inputs, out, &horizon, stop));
+                    .and_then(|out| compact::merge(tree, &inputs, out, &live, stop));
                 let mut st = state.lock();
                 match result {
                     Ok(Some(merged)) => {

@@ -154,6 +154,33 @@ impl Cursor {
     }
 }
 
+/// What a merge knows, without reading sled, about which records are
+/// garbage.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Liveness {
+    /// Versions it covers are dead without tombs (a horizon read at any
+    /// earlier moment is safe, as it only grows).
+    pub horizon: Horizon,
+    /// Every group at or above this key that was ever written is still on
+    /// disk: groups are deleted only once paged in, below the highest loader
+    /// cursor (the scheduler's `loaded_high`, which only grows). So a merge
+    /// reads the existence of groups below it only. A group deleted while
+    /// the merge runs keeps its records one merge longer, which is harmless.
+    pub stored_from: GroupKey,
+}
+
+impl Liveness {
+    /// Knows nothing: every group's existence is read.
+    #[cfg(test)]
+    pub const READ_ALL: Liveness = Liveness {
+        horizon: Horizon::NONE,
+        stored_from: GroupKey {
+            min_due: crate::types::Millis(i64::MAX),
+            gseq: u64::MAX,
+        },
+    };
+}
+
 /// Result of a merge, ready to swap in.
 pub(crate) struct Merged {
     /// The output run (none when every record was dropped).
@@ -166,14 +193,14 @@ pub(crate) struct Merged {
 }
 
 /// Merges `inputs` into run `out_id`, dropping records whose group is gone
-/// and records of versions `horizon` covers (dead without a tomb; a
-/// horizon read at any earlier moment is safe, as it only grows).
-/// Returns `None` if `stop` was raised (the partial output is removed).
+/// and records of versions the horizon covers (dead without a tomb); see
+/// [`Liveness`]. Returns `None` if `stop` was raised (the partial output is
+/// removed).
 pub(crate) fn merge(
     tree: &sled::Tree,
     inputs: &[Arc<Run>],
     out_id: u64,
-    horizon: &Horizon,
+    live: &Liveness,
     stop: &AtomicBool,
 ) -> Result<Option<Merged>> {
     let marker = RunKey { run: out_id }.encode(PENDING_RUN_PREFIX);
@@ -213,11 +240,11 @@ pub(crate) fn merge(
             tree.apply_batch(undo)?;
             return Ok(None);
         }
-        if horizon.covers(r.id, r.due, r.group.gseq) {
+        if live.horizon.covers(r.id, r.due, r.group.gseq) {
             continue;
         }
         let exists = match group_exists.get(&r.group) {
-            _ if !check_groups => true,
+            _ if !check_groups || r.group >= live.stored_from => true,
             Some(e) => *e,
             None => {
                 if group_exists.len() >= GROUP_CACHE {
@@ -340,7 +367,7 @@ mod tests {
             tree.apply_batch(batch).expect("apply");
             index.add(run);
             while let Some(inputs) = index.claim(false) {
-                let merged = merge(&tree, &inputs, next_run, &Horizon::NONE, &stop)
+                let merged = merge(&tree, &inputs, next_run, &Liveness::READ_ALL, &stop)
                     .expect("merge")
                     .expect("not stopped");
                 next_run += 1;
@@ -446,7 +473,7 @@ mod tests {
         }
         let inputs = index.runs().to_vec();
         let stop = AtomicBool::new(false);
-        let merged = merge(&tree, &inputs, 99, &Horizon::NONE, &stop)
+        let merged = merge(&tree, &inputs, 99, &Liveness::READ_ALL, &stop)
             .expect("merge")
             .expect("not stopped");
         tree.apply_batch(merged.swap).expect("swap");
@@ -507,6 +534,36 @@ mod tests {
     }
 
     #[test]
+    fn merge_reads_only_groups_below_the_stored_floor() {
+        // Neither group 2 nor group 3 is on disk. Group 3 is at the floor
+        // (`Liveness::stored_from`), which promises it exists: its records
+        // are kept without a read. Group 2 is below it: read, found gone,
+        // dropped.
+        let (_db, tree) = tree_with_group_one();
+        let mut index = IdIndex::default();
+        let records = vec![
+            rec(5, 1, Kind::Put, 2),
+            rec(6, 2, Kind::Put, 3),
+            rec(7, 3, Kind::Tomb, 3),
+        ];
+        let mut batch = sled::Batch::default();
+        index.add(IdIndex::stage_run(10, records, &mut batch).expect("stage"));
+        tree.apply_batch(batch).expect("apply");
+        let live = Liveness {
+            horizon: Horizon::NONE,
+            stored_from: GroupKey {
+                min_due: Millis(1),
+                gseq: 3,
+            },
+        };
+        let merged = merge(&tree, index.runs(), 99, &live, &AtomicBool::new(false))
+            .expect("merge")
+            .expect("not stopped");
+        let out = merged.output.expect("records left");
+        assert_eq!((out.puts, out.tombs), (1, 1), "only group 3's records kept");
+    }
+
+    #[test]
     fn merge_moves_bloom_pages_to_the_output_run() {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = db.open_tree("t").expect("tree");
@@ -518,9 +575,15 @@ mod tests {
         };
         assert!(pages_of(1) > 0 && pages_of(2) > 0);
         let inputs = index.runs().to_vec();
-        let merged = merge(&tree, &inputs, 3, &Horizon::NONE, &AtomicBool::new(false))
-            .expect("merge")
-            .expect("not stopped");
+        let merged = merge(
+            &tree,
+            &inputs,
+            3,
+            &Liveness::READ_ALL,
+            &AtomicBool::new(false),
+        )
+        .expect("merge")
+        .expect("not stopped");
         assert!(pages_of(3) > 0, "output pages written before the swap");
         tree.apply_batch(merged.swap).expect("swap");
         assert!(pages_of(1) > 0, "inputs are deleted after the swap, apart");
@@ -560,9 +623,15 @@ mod tests {
         let tree = db.open_tree("t").expect("tree");
         let index = two_put_runs(&tree, 3_000);
         let inputs = index.runs().to_vec();
-        let merged = merge(&tree, &inputs, 3, &Horizon::NONE, &AtomicBool::new(false))
-            .expect("merge")
-            .expect("not stopped");
+        let merged = merge(
+            &tree,
+            &inputs,
+            3,
+            &Liveness::READ_ALL,
+            &AtomicBool::new(false),
+        )
+        .expect("merge")
+        .expect("not stopped");
         tree.apply_batch(merged.swap).expect("swap");
         (db, tree)
     }
