@@ -43,6 +43,7 @@ mod horizon;
 mod index;
 mod keys;
 mod open;
+mod parallel;
 mod scheduler;
 mod types;
 mod wheel;

@@ -39,6 +39,7 @@ use crate::grouping::{GroupPolicy, cut};
 use crate::horizon::{Horizon, horizon_key};
 use crate::index::{IdIndex, Version, compact};
 use crate::keys::{GroupKey, format_key};
+use crate::parallel;
 use crate::types::{
     Durability, Fired, Millis, PendingTimer, Scheduled, Timer, TimerId, TimerState,
 };
@@ -67,6 +68,20 @@ pub struct Stats {
 struct Existing {
     version: Version,
     resident: bool,
+}
+
+impl Existing {
+    /// The version of a resident timer.
+    fn resident(r: &Resident) -> Self {
+        Existing {
+            version: Version {
+                seq: r.seq,
+                due: r.due,
+                group: r.group,
+            },
+            resident: true,
+        }
+    }
 }
 
 /// Timers paged in per loader call (at least): big enough to amortise the
@@ -377,23 +392,26 @@ fn first_group_from(tree: &sled::Tree, from: Millis) -> Result<Option<Millis>> {
 }
 
 impl Inner {
-    fn existing(&self, st: &State, id: TimerId) -> Result<Option<Existing>> {
-        if let Some(r) = st.window.get(id) {
-            return Ok(Some(Existing {
-                version: Version {
-                    seq: r.seq,
-                    due: r.due,
-                    group: r.group,
-                },
-                resident: true,
-            }));
+    /// The current version of each id (`None`: no live timer), in order:
+    /// resident ones from memory, the others from the index, on several
+    /// threads when there are many (see [`crate::parallel`]).
+    fn existing_many(&self, st: &State, ids: &[TimerId]) -> Result<Vec<Option<Existing>>> {
+        let mut out: Vec<Option<Existing>> = Vec::with_capacity(ids.len());
+        let mut stored: Vec<(usize, TimerId)> = Vec::new();
+        for (i, &id) in ids.iter().enumerate() {
+            out.push(st.window.get(id).map(Existing::resident));
+            if out[i].is_none() {
+                stored.push((i, id));
+            }
         }
-        Ok(
-            Self::lookup_stored(&self.tree, st, id)?.map(|version| Existing {
+        let found = parallel::try_map(&stored, |&(_, id)| Self::lookup_stored(&self.tree, st, id))?;
+        for ((i, _), version) in stored.into_iter().zip(found) {
+            out[i] = version.map(|version| Existing {
                 version,
                 resident: false,
-            }),
-        )
+            });
+        }
+        Ok(out)
     }
 
     /// The live stored version of a timer that is not resident: the index's
@@ -450,6 +468,14 @@ impl Inner {
         let mut outcomes = Vec::with_capacity(timers.len());
         let mut slot_of: HashMap<TimerId, usize> = HashMap::with_capacity(timers.len());
         let mut staged: Vec<Staged> = Vec::with_capacity(timers.len());
+        let mut first_seen = HashSet::with_capacity(timers.len());
+        let unique: Vec<TimerId> = timers
+            .iter()
+            .map(|t| t.id)
+            .filter(|id| first_seen.insert(*id))
+            .collect();
+        // In the order of the ids' first appearances, as the loop meets them.
+        let mut found = self.existing_many(st, &unique)?.into_iter();
         for t in timers {
             if let Some(&i) = slot_of.get(&t.id) {
                 let s = &mut staged[i];
@@ -463,7 +489,9 @@ impl Inner {
                 }
                 continue;
             }
-            let existing = self.existing(st, t.id)?;
+            let existing = found
+                .next()
+                .ok_or_else(|| Error::corrupt("lookup", "fewer answers than ids"))?;
             let (outcome, dirty) = match existing {
                 Some(e) if e.version.due == t.due => (Scheduled::Unchanged, false),
                 Some(_) => (Scheduled::Rescheduled, true),
@@ -577,28 +605,24 @@ impl Inner {
     fn write_removal(&self, ids: &[TimerId], only_in_flight: bool) -> Result<usize> {
         let mut guard = self.state.lock();
         let st = &mut *guard;
-        let mut victims: Vec<(TimerId, Existing)> = Vec::new();
         let mut seen = HashSet::with_capacity(ids.len());
-        for &id in ids {
-            if !seen.insert(id) {
-                continue;
-            }
-            let e = if only_in_flight {
-                st.window.get(id).filter(|r| r.in_flight).map(|r| Existing {
-                    version: Version {
-                        seq: r.seq,
-                        due: r.due,
-                        group: r.group,
-                    },
-                    resident: true,
+        let unique: Vec<TimerId> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+        let victims: Vec<(TimerId, Existing)> = if only_in_flight {
+            unique
+                .iter()
+                .filter_map(|&id| {
+                    let r = st.window.get(id).filter(|r| r.in_flight)?;
+                    Some((id, Existing::resident(r)))
                 })
-            } else {
-                self.existing(st, id)?
-            };
-            if let Some(e) = e {
-                victims.push((id, e));
-            }
-        }
+                .collect()
+        } else {
+            let found = self.existing_many(st, &unique)?;
+            unique
+                .into_iter()
+                .zip(found)
+                .filter_map(|(id, e)| Some((id, e?)))
+                .collect()
+        };
         if victims.is_empty() {
             return Ok(0);
         }
