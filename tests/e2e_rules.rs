@@ -454,6 +454,17 @@ async fn r_y1_never_triggered_and_r_y3_preview_changes_nothing() {
         .await;
     assert_eq!(p2["outcome"], "trigger_outside_window");
     assert_eq!(p2["rule"], "R-W2");
+    // An event no trigger listens to: the same record, every field there.
+    let p3 = d
+        .post(
+            "/campaigns/c/preview",
+            json!({"external_id":"u1","event":{"name":"other","time":"2026-01-05T10:00:00Z"}}),
+        )
+        .await;
+    for field in ["outcome", "rule", "due", "time_zone", "window", "detail"] {
+        assert!(p3.get(field).is_some(), "{field} missing from {p3}");
+    }
+    assert_eq!(p3["due"], serde_json::Value::Null, "{p3}");
     assert_eq!(
         d.explain("c", "u1").await["verdict"],
         "never_triggered",
@@ -574,6 +585,21 @@ async fn r_k4_bad_input_is_reported_and_changes_nothing() {
         )
         .await;
     assert_eq!(s, 400);
+    // Like events, SDK session starts and location reports may not be more
+    // than 60 s ahead of the clock (API.md).
+    for (path, body) in [
+        (
+            "/sdk/v1/sessions",
+            json!({"external_id":"u2","time":"2099-01-01T00:00:00Z"}),
+        ),
+        (
+            "/sdk/v1/location",
+            json!({"external_id":"u2","lat":48.85,"lon":2.35,"time":"2099-01-01T00:00:00Z"}),
+        ),
+    ] {
+        let (s, answer) = d.sdk(reqwest::Method::POST, path, Some(body)).await;
+        assert_eq!(s, 400, "{path}: {answer}");
+    }
 }
 
 /// Reports `event` for `user` through the SDK, advances the clock to `at`
@@ -765,6 +791,33 @@ async fn r_k1_idempotency_key_makes_a_retry_a_no_op() {
     }
     assert_eq!(answers[0], answers[1], "the retry returns the first answer");
     assert_eq!(d.stats("c").await["scheduled"], 1, "applied once");
+}
+
+#[tokio::test]
+async fn r_k1_an_idempotency_key_that_cannot_be_kept_is_refused_not_ignored() {
+    // Ignoring a key over 256 bytes would apply a retry twice.
+    let dir = tmp();
+    let d = reeligible_campaign_daemon(dir.path()).await;
+    let body = json!({"events":[{"external_id":"u1","name":"e","time":"2026-01-05T08:00:00Z"}]});
+    let http = reqwest::Client::new();
+    let r = keyed_track(&http, &d, &"k".repeat(257), &body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 400);
+    let answer: serde_json::Value = r.json().await.expect("json");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Idempotency-Key")),
+        "{answer}"
+    );
+    assert_eq!(d.stats("c").await["scheduled"], 0, "nothing applied");
+    let r = keyed_track(&http, &d, &"k".repeat(256), &body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 201, "256 bytes is the limit");
 }
 
 #[tokio::test]

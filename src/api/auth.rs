@@ -132,11 +132,26 @@ impl KeyRing {
         if access == Access::Public {
             return Ok(Caller::Anonymous);
         }
-        let bearer = bearer_token(headers)?;
-        let sdk_header = sdk_key(headers)?;
+        // REST takes the API key as a bearer token only (API.md); SDK
+        // endpoints take `X-Sdk-Key`, or an API key as a bearer token (a
+        // server acting for its users), and ignore another `Authorization`
+        // scheme when `X-Sdk-Key` is there.
         let presented = match access {
-            Access::Rest => bearer.or(sdk_header),
-            _ => sdk_header.or(bearer),
+            Access::Rest => match bearer_token(headers)? {
+                Some(key) => Some(key),
+                None => {
+                    // An SDK key sent its usual way: say why it cannot work.
+                    let sdk = sdk_key(headers)?.and_then(|k| self.identify(k));
+                    if let Some(Caller::Sdk { .. }) = sdk {
+                        return Err(sdk_key_confined());
+                    }
+                    None
+                }
+            },
+            _ => match sdk_key(headers)? {
+                Some(key) => Some(key),
+                None => bearer_token(headers)?,
+            },
         };
         let Some(presented) = presented else {
             return Err(ApiError::Unauthorized(match access {
@@ -146,12 +161,15 @@ impl KeyRing {
         };
         match (access, self.identify(presented)) {
             (_, None) => Err(ApiError::Unauthorized("invalid key".into())),
-            (Access::Rest, Some(Caller::Sdk { .. })) => Err(ApiError::Forbidden(
-                "an SDK key can only call /sdk/v1 endpoints".into(),
-            )),
+            (Access::Rest, Some(Caller::Sdk { .. })) => Err(sdk_key_confined()),
             (_, Some(caller)) => Ok(caller),
         }
     }
+}
+
+/// The 403 of an SDK key presented to a REST endpoint.
+fn sdk_key_confined() -> ApiError {
+    ApiError::Forbidden("an SDK key can only call /sdk/v1 endpoints".into())
 }
 
 /// The key of `Authorization: Bearer <key>`; another scheme is a 401.
@@ -269,6 +287,11 @@ mod tests {
             let err = ring.authorize(Access::Rest, &bad).expect_err("refused");
             assert_eq!(err.status().as_u16(), 401, "{bad:?}");
         }
+        // API.md: REST takes the API key as a bearer token only.
+        let err = ring
+            .authorize(Access::Rest, &headers(&[("x-sdk-key", "api-1")]))
+            .expect_err("an API key in X-Sdk-Key is refused on REST");
+        assert_eq!(err.status().as_u16(), 401);
     }
 
     #[test]
@@ -297,6 +320,14 @@ mod tests {
         assert_eq!(
             ring.authorize(Access::Sdk, &headers(&[("authorization", "Bearer api-2")])),
             Ok(Caller::Api { key: 1 })
+        );
+        assert_eq!(
+            ring.authorize(
+                Access::Sdk,
+                &headers(&[("x-sdk-key", "sdk-1"), ("authorization", "Basic YXBpLTE=")])
+            ),
+            Ok(Caller::Sdk { key: 0 }),
+            "another Authorization scheme does not hide X-Sdk-Key"
         );
         let err = ring
             .authorize(Access::Sdk, &headers(&[("x-sdk-key", "wrong")]))

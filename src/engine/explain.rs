@@ -233,7 +233,9 @@ impl Engine {
         let mut out = match &decision.trigger {
             None => json!({
                 "outcome": Value::Null,
+                "rule": Value::Null,
                 "detail": format!("{} is not of any trigger's kind: nothing would happen", event.label()),
+                "due": Value::Null,
             }),
             Some(TriggerOutcome::Refused { outcome, detail }) => json!({
                 "outcome": outcome.as_str(),

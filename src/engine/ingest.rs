@@ -98,7 +98,14 @@ fn external_id(obj: &Map<String, Value>) -> Result<String, String> {
 }
 
 fn event_time(obj: &Map<String, Value>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    let t = parse_time(obj.get("time"))?.unwrap_or(now);
+    checked_time(obj.get("time"), now)
+}
+
+/// The instant of something that happened (an event, a session start, a
+/// location report): `time` if given, else `now`; refused when more than
+/// 60 s ahead of the clock (API.md).
+pub fn checked_time(time: Option<&Value>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let t = parse_time(time)?.unwrap_or(now);
     if t > now + MAX_FUTURE {
         return Err(format!(
             "time {} is more than 60 s in the future",

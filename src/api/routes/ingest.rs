@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use triggerd_core::Source;
 
 use super::{AppState, engine_error};
-use crate::api::{ApiJson, ApiResult};
+use crate::api::{ApiError, ApiJson, ApiResult};
 use crate::engine::ingest::{Ingested, TrackSummary, parse_track};
 use crate::store::keys;
 
@@ -34,17 +34,31 @@ pub fn summary_body(s: &TrackSummary) -> Value {
     })
 }
 
+/// Longest `Idempotency-Key` accepted, in bytes.
+const MAX_IDEMPOTENCY_KEY: usize = 256;
+
+/// The request's `Idempotency-Key`, if any. A key that cannot be honoured
+/// (empty, longer than [`MAX_IDEMPOTENCY_KEY`], not visible ASCII) is a 400
+/// rather than ignored: ignoring it would apply a retry twice.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => Ok(Some(k)),
+        _ => Err(ApiError::bad_request(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        ))),
+    }
+}
+
 /// `POST /users/track`.
 pub async fn track(
     State(st): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    let idem = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty() && k.len() <= 256)
-        .map(|k| keys::key(keys::kind::IDEMPOTENCY, &[k]));
+    let idem = idempotency_key(&headers)?.map(|k| keys::key(keys::kind::IDEMPOTENCY, &[k]));
     // Fast path for a retry of a request already applied; the engine checks
     // again under the request's locks (a retry racing its first attempt).
     if let Some(key) = &idem

@@ -13,7 +13,7 @@ use triggerd_core::event::Interaction;
 use super::ingest::summary_body;
 use super::{AppState, engine_error};
 use crate::api::{ApiError, ApiJson, ApiQuery, ApiResult};
-use crate::engine::ingest::{parse_time, parse_track};
+use crate::engine::ingest::{checked_time, parse_track};
 use crate::store::keys;
 
 fn user(id: &str) -> ApiResult<()> {
@@ -41,10 +41,8 @@ pub async fn sessions(
     ApiJson(b): ApiJson<Session>,
 ) -> ApiResult<ApiJson<Value>> {
     user(&b.external_id)?;
-    let now = st.engine.clock.now();
-    let time = parse_time(b.time.as_ref())
-        .map_err(ApiError::bad_request)?
-        .unwrap_or(now);
+    let time =
+        checked_time(b.time.as_ref(), st.engine.clock.now()).map_err(ApiError::bad_request)?;
     st.engine
         .session_start(&b.external_id, time)
         .await
@@ -146,9 +144,8 @@ pub async fn location(
             "lat must be in [-90, 90] and lon in [-180, 180]",
         ));
     }
-    let time = parse_time(b.time.as_ref())
-        .map_err(ApiError::bad_request)?
-        .unwrap_or_else(|| st.engine.clock.now());
+    let time =
+        checked_time(b.time.as_ref(), st.engine.clock.now()).map_err(ApiError::bad_request)?;
     st.engine
         .location(&b.external_id, b.lat, b.lon, time)
         .await
