@@ -5,11 +5,13 @@
 //! * Index chunks: `[CHUNK_VERSION]` then fixed-width 49-byte records sorted
 //!   by `(id, seq, kind)`. Fixed width (not bincode) so that a lookup binary
 //!   searches the stored bytes without decoding the chunk.
-//! * Run headers: `[RUN_VERSION]` (2) then bincode 2 of [`RunHeader`]; a
-//!   big run's bloom filters are stored apart, in pages. Version 1 headers
-//!   (filters always inside) are still read.
-//! * Bloom pages: `[BLOOM_PAGE_VERSION]` then up to
-//!   [`BLOOM_PAGE_WORDS`] little-endian `u64` words.
+//! * Run headers: `[RUN_VERSION]` (3) then bincode 2 of [`RunHeader`]; a
+//!   big run's bloom filters and chunk fences are stored apart, in pages.
+//!   Version 2 headers (no fences) and version 1 headers (no fences,
+//!   filters always inside) are still read.
+//! * Pages (bloom filters, fences): `[BLOOM_PAGE_VERSION]` then up to
+//!   [`BLOOM_PAGE_WORDS`] little-endian `u64` words; a fence (a `u128`
+//!   timer id) is two words, high then low.
 
 use bincode::{Decode, Encode};
 
@@ -22,7 +24,9 @@ pub(crate) const GROUP_VERSION: u8 = 1;
 /// Version byte of index chunks.
 pub(crate) const CHUNK_VERSION: u8 = 1;
 /// Version byte of run headers written now.
-pub(crate) const RUN_VERSION: u8 = 2;
+pub(crate) const RUN_VERSION: u8 = 3;
+/// Version byte of run headers without fences.
+pub(crate) const RUN_VERSION_NO_FENCES: u8 = 2;
 /// Version byte of run headers whose filters were always inline.
 pub(crate) const RUN_VERSION_INLINE_FILTERS: u8 = 1;
 /// Version byte of bloom filter pages.
@@ -30,12 +34,15 @@ pub(crate) const BLOOM_PAGE_VERSION: u8 = 1;
 /// Words of one bloom page (4 KiB).
 pub(crate) const BLOOM_PAGE_WORDS: usize = 512;
 /// Version of the whole store layout (the `format` key): 2 since the
-/// completion horizon. A version-1 store is upgraded when opened (it has
-/// no horizon, which covers nothing); a binary that knows only version 1
-/// refuses a version-2 store instead of firing completed timers again.
-pub(crate) const FORMAT_VERSION: u8 = 2;
+/// completion horizon, 3 since run headers carry chunk fences. A version-1
+/// store is upgraded when opened (it has no horizon, which covers
+/// nothing), and so is a version-2 one (its runs without fences are read
+/// by range until merged); a binary that knows only version 1 refuses a
+/// version-2 store instead of firing completed timers again, and one that
+/// knows only version 2 refuses version 3 instead of failing on a header.
+pub(crate) const FORMAT_VERSION: u8 = 3;
 /// Layout versions this build opens (older ones are upgraded in place).
-pub(crate) const FORMATS_READ: [u8; 2] = [1, 2];
+pub(crate) const FORMATS_READ: [u8; 3] = [1, 2, 3];
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()
@@ -228,7 +235,8 @@ pub(crate) enum FilterWords {
     Paged(u32),
 }
 
-/// Header of an index run: counts and its two bloom filters.
+/// Header of an index run: counts, its two bloom filters, and the fences
+/// of its chunks.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub(crate) struct RunHeader {
     /// Number of put records.
@@ -241,6 +249,20 @@ pub(crate) struct RunHeader {
     pub tomb_bloom: FilterWords,
     /// The records of a small run, encoded like a chunk.
     pub inline: Option<Vec<u8>>,
+    /// The last timer id of each chunk, in order (two words each), so that a
+    /// lookup reads its chunk by exact key. `None` for inline runs and for
+    /// headers written before fences (read by range).
+    pub fences: Option<FilterWords>,
+}
+
+/// A version 2 run header: no fences.
+#[derive(Decode)]
+struct RunHeaderNoFences {
+    puts: u64,
+    tombs: u64,
+    put_bloom: FilterWords,
+    tomb_bloom: FilterWords,
+    inline: Option<Vec<u8>>,
 }
 
 /// A version 1 run header: both filters inside.
@@ -269,6 +291,19 @@ pub(crate) fn decode_run_header(bytes: &[u8]) -> Result<RunHeader> {
                 .map_err(|e| Error::corrupt("run header", e))?;
             Ok(h)
         }
+        Some(&RUN_VERSION_NO_FENCES) => {
+            let (h, _): (RunHeaderNoFences, usize) =
+                bincode::decode_from_slice(&bytes[1..], config())
+                    .map_err(|e| Error::corrupt("run header", e))?;
+            Ok(RunHeader {
+                puts: h.puts,
+                tombs: h.tombs,
+                put_bloom: h.put_bloom,
+                tomb_bloom: h.tomb_bloom,
+                inline: h.inline,
+                fences: None,
+            })
+        }
         Some(&RUN_VERSION_INLINE_FILTERS) => {
             let (h, _): (RunHeaderInlineFilters, usize) =
                 bincode::decode_from_slice(&bytes[1..], config())
@@ -279,11 +314,35 @@ pub(crate) fn decode_run_header(bytes: &[u8]) -> Result<RunHeader> {
                 put_bloom: FilterWords::Inline(h.put_bloom),
                 tomb_bloom: FilterWords::Inline(h.tomb_bloom),
                 inline: h.inline,
+                fences: None,
             })
         }
         Some(v) => Err(Error::corrupt("run header", format!("unknown version {v}"))),
         None => Err(Error::corrupt("run header", "empty value")),
     }
+}
+
+/// Fences as page words: two per fence, high then low.
+pub(crate) fn fence_words(fences: &[TimerId]) -> Vec<u64> {
+    fences
+        .iter()
+        .flat_map(|f| [(f >> 64) as u64, *f as u64])
+        .collect()
+}
+
+/// Fences back from [`fence_words`] output.
+pub(crate) fn fences_from_words(words: &[u64]) -> Result<Vec<TimerId>> {
+    if !words.len().is_multiple_of(2) {
+        return Err(Error::corrupt("fences", "odd number of words"));
+    }
+    let fences: Vec<TimerId> = words
+        .chunks_exact(2)
+        .map(|w| (u128::from(w[0]) << 64) | u128::from(w[1]))
+        .collect();
+    if fences.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(Error::corrupt("fences", "not in increasing order"));
+    }
+    Ok(fences)
 }
 
 /// Encodes one page of bloom filter words.
@@ -397,10 +456,58 @@ mod tests {
             put_bloom: FilterWords::Inline(vec![1, 2]),
             tomb_bloom: FilterWords::Paged(4096),
             inline: Some(vec![CHUNK_VERSION]),
+            fences: Some(FilterWords::Inline(vec![0, 7, 1, 0])),
         };
         assert_eq!(
             decode_run_header(&encode_run_header(&h).expect("enc")).expect("dec"),
             h
+        );
+    }
+
+    /// Bytes a version 2 header (no fences) was stored as.
+    #[derive(Encode)]
+    struct V2 {
+        puts: u64,
+        tombs: u64,
+        put_bloom: FilterWords,
+        tomb_bloom: FilterWords,
+        inline: Option<Vec<u8>>,
+    }
+
+    #[test]
+    fn version_2_run_headers_still_decode_without_fences() {
+        let mut bytes = vec![RUN_VERSION_NO_FENCES];
+        let v2 = V2 {
+            puts: 3,
+            tombs: 1,
+            put_bloom: FilterWords::Inline(vec![1, 2]),
+            tomb_bloom: FilterWords::Paged(512),
+            inline: None,
+        };
+        bincode::encode_into_std_write(&v2, &mut bytes, config()).expect("enc");
+        assert_eq!(
+            decode_run_header(&bytes).expect("dec"),
+            RunHeader {
+                puts: 3,
+                tombs: 1,
+                put_bloom: FilterWords::Inline(vec![1, 2]),
+                tomb_bloom: FilterWords::Paged(512),
+                inline: None,
+                fences: None,
+            }
+        );
+    }
+
+    #[test]
+    fn fences_round_trip_through_words_and_must_increase() {
+        let fences = vec![0, 1, u128::from(u64::MAX) + 1, u128::MAX];
+        let words = fence_words(&fences);
+        assert_eq!(words.len(), 8);
+        assert_eq!(fences_from_words(&words).expect("dec"), fences);
+        assert!(fences_from_words(&words[..3]).is_err(), "odd word count");
+        assert!(
+            fences_from_words(&fence_words(&[5, 5])).is_err(),
+            "repeated fence"
         );
     }
 
@@ -433,6 +540,7 @@ mod tests {
                 put_bloom: FilterWords::Inline(vec![1, 2]),
                 tomb_bloom: FilterWords::Inline(vec![u64::MAX]),
                 inline: None,
+                fences: None,
             }
         );
     }

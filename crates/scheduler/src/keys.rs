@@ -14,7 +14,7 @@
 //! | `0x20` | [`ChunkKey`]: run id, last timer id   | a chunk of index records      |
 //! | `0x21` | [`RunKey`]: run id                    | run header with bloom filters |
 //! | `0x22` | [`RunKey`]: run id                    | marker: compaction output in progress |
-//! | `0x23` | [`BloomPageKey`]: run id, filter, page | 512 words of a big run's bloom filter |
+//! | `0x23` | [`BloomPageKey`]: run id, filter, page | 512 words of a big run's bloom filter or chunk fences |
 //! | `0x24` | [`RunKey`]: run id                    | marker: run merged away, its chunks and pages being deleted |
 //!
 //! **Key-order contract.** Every key type here encodes its fields in
@@ -200,7 +200,8 @@ impl RunKey {
     }
 }
 
-/// Key of one page of a big run's bloom filter (`filter` 0: puts, 1: tombs).
+/// Key of one page of a big run's bloom filter (`filter` 0: puts, 1: tombs)
+/// or of its chunk fences (`filter` 2).
 /// Filters are split into pages so that no sled value, and no leaf of 16
 /// of them, reaches sled's blob threshold (see [`crate::index`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1021,13 +1021,15 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_store_is_upgraded_and_an_unknown_version_refused() {
+    fn older_stores_are_upgraded_and_an_unknown_version_refused() {
         let db = sled::Config::new().temporary(true).open().expect("db");
         let tree = db.open_tree(TREE_NAME).expect("tree");
-        tree.insert(format_key(), &[1u8][..]).expect("format");
-        drop(Scheduler::open(db.clone(), Config::default()).expect("opens a version 1 store"));
-        let stored = tree.get(format_key()).expect("read").expect("format key");
-        assert_eq!(stored.as_ref(), [FORMAT_VERSION]);
+        for older in [1u8, 2] {
+            tree.insert(format_key(), &[older][..]).expect("format");
+            drop(Scheduler::open(db.clone(), Config::default()).expect("opens an older store"));
+            let stored = tree.get(format_key()).expect("read").expect("format key");
+            assert_eq!(stored.as_ref(), [FORMAT_VERSION], "from version {older}");
+        }
         tree.insert(format_key(), &[FORMAT_VERSION + 1][..])
             .expect("format");
         match Scheduler::open(db, Config::default()) {
