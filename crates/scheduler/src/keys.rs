@@ -228,7 +228,7 @@ impl BloomPageKey {
         k
     }
 
-    /// Prefix of every page of both filters of `run`.
+    /// Prefix of every page of `run` (both filters and the fences).
     pub fn run_prefix(run: u64) -> [u8; 9] {
         let mut p = [0u8; 9];
         p[0] = BLOOM_PREFIX;

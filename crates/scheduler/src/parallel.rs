@@ -43,22 +43,34 @@ where
     }
     let per = items.len().div_ceil(threads);
     let f = &f;
+    let run = move |part: &[T]| part.iter().map(f).collect::<Result<Vec<R>, E>>();
     std::thread::scope(|s| {
+        // A share whose thread cannot be created (thread limit, memory) is
+        // done on this thread instead.
         let helpers: Vec<_> = items
             .chunks(per)
             .skip(1)
-            .map(|part| s.spawn(move || part.iter().map(f).collect::<Result<Vec<R>, E>>()))
+            .map(|part| {
+                std::thread::Builder::new()
+                    .spawn_scoped(s, move || run(part))
+                    .map_err(|_| part)
+            })
             .collect();
         let mut out: Vec<R> = Vec::with_capacity(items.len());
-        let mine = items[..per].iter().map(f).collect::<Result<Vec<R>, E>>();
-        let mut first_error = mine.map(|v| out.extend(v)).err();
+        let mut first_error = run(&items[..per]).map(|v| out.extend(v)).err();
         for helper in helpers {
-            match helper.join() {
-                Ok(Ok(part)) => out.extend(part),
-                Ok(Err(e)) => {
+            let share = match helper {
+                Ok(thread) => match thread.join() {
+                    Ok(share) => share,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(part) => run(part),
+            };
+            match share {
+                Ok(part) => out.extend(part),
+                Err(e) => {
                     first_error.get_or_insert(e);
                 }
-                Err(panic) => std::panic::resume_unwind(panic),
             }
         }
         match first_error {

@@ -16,7 +16,8 @@
 //! Restart is construction: nothing is resident, the cursor is at the
 //! beginning of time, and the first `pop_due` pages in the oldest groups, so
 //! overdue timers (including those handed out but never completed) fire
-//! first. Startup reads the index run headers and one group key, nothing else.
+//! first. Startup reads the index run headers (with the pages of big runs'
+//! filters and fences) and one group key, nothing else.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,7 +60,8 @@ pub struct Stats {
     pub in_flight: usize,
     /// Runs in the id index.
     pub index_runs: usize,
-    /// Bytes held by the id index's bloom filters.
+    /// Bytes the id index holds in memory: bloom filters, chunk fences and
+    /// the records of runs small enough to live in their header.
     pub index_filter_bytes: usize,
 }
 
@@ -189,26 +191,18 @@ impl Scheduler {
     /// the daemon's writes and the scheduler's share flushes.
     pub fn open_with_commit(db: sled::Db, cfg: Config, commit: GroupCommit) -> Result<Scheduler> {
         let tree = db.open_tree(TREE_NAME)?;
-        match tree.get(format_key())? {
-            Some(v) if v.as_ref() == [FORMAT_VERSION] => {}
-            Some(v) if v.len() == 1 && FORMATS_READ.contains(&v[0]) => {
-                tree.insert(format_key(), &[FORMAT_VERSION][..])?;
-                tracing::info!(
-                    from = v[0],
-                    to = FORMAT_VERSION,
-                    "timer store format upgraded"
-                );
-            }
-            None => {
-                tree.insert(format_key(), &[FORMAT_VERSION][..])?;
-            }
+        // The format found (none: a new store); written as current below,
+        // once the store is upgraded.
+        let found = match tree.get(format_key())? {
+            Some(v) if v.len() == 1 && FORMATS_READ.contains(&v[0]) => Some(v[0]),
+            None => None,
             Some(v) => {
                 return Err(Error::UnsupportedFormat {
                     found: v.first().copied().unwrap_or(0),
                     supported: FORMAT_VERSION,
                 });
             }
-        }
+        };
         let started = std::time::Instant::now();
         let mut index = IdIndex::load(&tree)?;
         if !cfg.compaction {
@@ -226,8 +220,34 @@ impl Scheduler {
         let next_unloaded = first_group_from(&tree, Millis::MIN)?;
         let loaded_high = match tree.get(loaded_high_key())? {
             Some(v) => GroupKey::decode(&v)?,
+            // Version 1 stores written before the highest loader cursor was
+            // kept may have deleted groups without leaving it: put it just
+            // above every group the index refers to (found by review: with
+            // the beginning of time instead, a deleted group counted as on
+            // disk, so its dead timer looked pending and a new schedule of
+            // it was taken for a no-op). Stored before the format, so a
+            // crash in between redoes it.
+            None if found == Some(1) => {
+                let high =
+                    index
+                        .highest_put_group(&tree)?
+                        .map_or(GroupKey::first_at(Millis::MIN), |g| GroupKey {
+                            min_due: g.min_due,
+                            gseq: g.gseq.saturating_add(1),
+                        });
+                tree.insert(loaded_high_key(), high.encode().to_vec())?;
+                high
+            }
+            // Later stores keep it from their first load on: none, nothing
+            // was ever loaded, so no group was ever deleted.
             None => GroupKey::first_at(Millis::MIN),
         };
+        if found != Some(FORMAT_VERSION) {
+            tree.insert(format_key(), &[FORMAT_VERSION][..])?;
+            if let Some(from) = found {
+                tracing::info!(from, to = FORMAT_VERSION, "timer store format upgraded");
+            }
+        }
         let pending = match tree.get(pending_key())? {
             Some(v) => u64::from_be_bytes(
                 v.as_ref()

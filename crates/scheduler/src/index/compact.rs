@@ -10,7 +10,8 @@
 //! records (tombs, and the puts of versions that died without one, counted
 //! in memory since the last full merge) make up three quarters. A merge
 //! drops the records the completion horizon covers and those whose group
-//! is gone. Small runs get no class of
+//! is gone (it reads a group's existence only below the highest loader
+//! cursor: see [`Liveness`]). Small runs get no class of
 //! their own: when every run under 1,024 records shared one, the run their
 //! merges built was merged again with each seven new ones, so a record
 //! written by a single cancel was rewritten about seventy times before it
@@ -108,14 +109,14 @@ pub(crate) fn pick(
 }
 
 /// Streams one run's records in order.
-struct Cursor {
+pub(crate) struct Cursor {
     chunks: Option<sled::Iter>,
     current: Option<sled::IVec>,
     pos: usize,
 }
 
 impl Cursor {
-    fn new(tree: &sled::Tree, run: &Run) -> Self {
+    pub(crate) fn new(tree: &sled::Tree, run: &Run) -> Self {
         match run.inline() {
             Some(bytes) => Cursor {
                 chunks: None,
@@ -133,7 +134,7 @@ impl Cursor {
         }
     }
 
-    fn next(&mut self) -> Result<Option<Record>> {
+    pub(crate) fn next(&mut self) -> Result<Option<Record>> {
         loop {
             if let Some(chunk) = &self.current {
                 let view = ChunkView::new(chunk)?;

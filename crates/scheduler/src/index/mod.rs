@@ -451,6 +451,22 @@ impl IdIndex {
         Some(picked)
     }
 
+    /// The highest group any put record refers to. Reads the whole index:
+    /// used once, when upgrading a store from before the highest loader
+    /// cursor was kept (see `Scheduler::open_with_commit`).
+    pub fn highest_put_group(&self, tree: &sled::Tree) -> Result<Option<GroupKey>> {
+        let mut high = None;
+        for run in &self.runs {
+            let mut cursor = compact::Cursor::new(tree, run);
+            while let Some(r) = cursor.next()? {
+                if r.kind == Kind::Put {
+                    high = high.max(Some(r.group));
+                }
+            }
+        }
+        Ok(high)
+    }
+
     /// Records that `n` versions died without a tomb.
     pub fn note_untombed_deaths(&mut self, n: u64) {
         self.untombed = self.untombed.saturating_add(n);
