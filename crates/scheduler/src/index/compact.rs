@@ -576,15 +576,7 @@ mod tests {
         };
         assert!(pages_of(1) > 0 && pages_of(2) > 0);
         let inputs = index.runs().to_vec();
-        let merged = merge(
-            &tree,
-            &inputs,
-            3,
-            &Liveness::READ_ALL,
-            &AtomicBool::new(false),
-        )
-        .expect("merge")
-        .expect("not stopped");
+        let merged = merge_into_3(&tree, &inputs);
         assert!(pages_of(3) > 0, "output pages written before the swap");
         tree.apply_batch(merged.swap).expect("swap");
         assert!(pages_of(1) > 0, "inputs are deleted after the swap, apart");
@@ -606,6 +598,19 @@ mod tests {
         assert!(reloaded.lookup(&tree, 9_999, exists).expect("ok").is_some());
     }
 
+    /// Merges `inputs` into run 3, reading every group.
+    fn merge_into_3(tree: &sled::Tree, inputs: &[Arc<Run>]) -> Merged {
+        merge(
+            tree,
+            inputs,
+            3,
+            &Liveness::READ_ALL,
+            &AtomicBool::new(false),
+        )
+        .expect("merge")
+        .expect("not stopped")
+    }
+
     /// Finishes the deletions `index` found unfinished at load, as the
     /// compactor does when it starts.
     fn purge_leftovers(tree: &sled::Tree, index: &mut IdIndex) {
@@ -624,15 +629,7 @@ mod tests {
         let tree = db.open_tree("t").expect("tree");
         let index = two_put_runs(&tree, 3_000);
         let inputs = index.runs().to_vec();
-        let merged = merge(
-            &tree,
-            &inputs,
-            3,
-            &Liveness::READ_ALL,
-            &AtomicBool::new(false),
-        )
-        .expect("merge")
-        .expect("not stopped");
+        let merged = merge_into_3(&tree, &inputs);
         tree.apply_batch(merged.swap).expect("swap");
         (db, tree)
     }
