@@ -863,7 +863,8 @@ fn tomb(id: TimerId, v: Version) -> Record {
 }
 
 /// Background threads merging index runs: one takes any due merge, the
-/// other only merges of small runs.
+/// other only merges of small runs; after a start that found deletions of
+/// merged runs unfinished, a third finishes them and exits.
 struct Compactor {
     stop: Arc<AtomicBool>,
     wake: Vec<mpsc::Sender<()>>,
@@ -887,6 +888,24 @@ impl Compactor {
                     handles.push(h);
                 }
                 Err(e) => tracing::error!(error = %e, "index compactor did not start"),
+            }
+        }
+        // Deletions a previous process left unfinished, on a thread of their
+        // own: deleting a big merged run key by key takes seconds, and the
+        // merges should not wait for it (no header refers to these runs, so
+        // nothing else touches their keys).
+        let leftovers = state.lock().index.take_leftovers();
+        if !leftovers.is_empty() {
+            let (tree, flag) = (tree.clone(), stop.clone());
+            let spawned = std::thread::Builder::new()
+                .name("timers-purge".into())
+                .spawn(move || {
+                    Self::purge_each(&tree, leftovers, &flag);
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                // Their markers stay: the next start finds them again.
+                Err(e) => tracing::error!(error = %e, "deleting merge leftovers did not start"),
             }
         }
         Compactor {
@@ -927,13 +946,6 @@ impl Compactor {
         rx: &mpsc::Receiver<()>,
         small_only: bool,
     ) {
-        if !small_only {
-            // Deletions a previous process left unfinished.
-            let leftovers = state.lock().index.take_leftovers();
-            if !Self::purge_each(tree, leftovers, stop) {
-                return;
-            }
-        }
         loop {
             match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
