@@ -1,6 +1,6 @@
 # triggerd — one entry point for building, running, testing and measuring.
 # `make run` starts the daemon on its embedded defaults; `make test` runs
-# every check CI runs (format, clippy, all tests).
+# every check CI runs (format, clippy, doc links, all tests).
 
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
@@ -21,6 +21,7 @@ deps:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --document-private-items --locked --quiet
 
 test: deps lint
 	@if command -v cargo-nextest >/dev/null 2>&1; then \

@@ -29,7 +29,7 @@ pub mod kind {
     /// `j` + campaign_id + 0 + external_id + 0 + seq(u64) → JournalEntry.
     pub const JOURNAL: u8 = b'j';
     /// `J` + campaign_id + 0 + external_id + 0 + chunk(u64) →
-    /// Vec<JournalEntry>: a full chunk of a pair's journal (the newest
+    /// `Vec<JournalEntry>`: a full chunk of a pair's journal (the newest
     /// entries live in the pair record until they fill one).
     pub const JOURNAL_CHUNK: u8 = b'J';
     /// `o` + seq(u64) → OutboxRecord.

@@ -11,7 +11,7 @@
 //! then check the invariants against the ledger and the receiver's log.
 //! Optional steps: a corrupt record (quarantined on read) and a full disk.
 //!
-//! The library entry point is [`run`]; the binary is a thin wrapper.
+//! The library entry point is [`run()`]; the binary is a thin wrapper.
 
 pub mod api;
 pub mod campaigns;

@@ -104,7 +104,8 @@ impl Bloom {
         self.may_contain_probe(&Probe::new(h))
     }
 
-    /// [`Bloom::may_contain`] with the probe bits computed once: a lookup
+    /// Whether the filter may contain the probe's hash (false: certainly
+    /// not), with the probe bits computed once: a lookup
     /// checks one hash against every run's filter, and the bits within a
     /// block do not depend on the filter's size. The check is a branchless
     /// compare of the block with the probe's mask.
