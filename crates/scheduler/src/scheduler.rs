@@ -718,14 +718,7 @@ impl Inner {
                 }));
             }
             // In flight: the payload went to the consumer; read it back.
-            Some(r) => (
-                Version {
-                    seq: r.seq,
-                    due: r.due,
-                    group: r.group,
-                },
-                TimerState::InFlight,
-            ),
+            Some(r) => (Existing::resident(r).version, TimerState::InFlight),
             None => match Self::lookup_stored(&self.tree, &st, id)? {
                 Some(v) => (v, TimerState::Waiting),
                 None => return Ok(None),
