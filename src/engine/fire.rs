@@ -63,6 +63,17 @@ impl Engine {
         }
         let span = tracing::info_span!("fire", campaign = %send.campaign_id, user = %send.external_id, send_id = %send.send_id);
         let _g = span.enter();
+        if let Some(at) = tx.planned_fire(&send)?
+            && at > now
+        {
+            // The records moved this send later, and a crash came before
+            // its timer moved (records are written first): move it now,
+            // send nothing early.
+            tracing::info!(due = %at, "timer fired before its send's planned instant; moved");
+            tx.realign_timer(&send.send_id, at);
+            tx.commit().await?;
+            return Ok(None);
+        }
         let entry = self.registry.get(&send.campaign_id);
         let Some(ready) = tx.check_fired(send, entry)? else {
             tx.commit().await?;
@@ -295,5 +306,80 @@ impl Engine {
             }
         }
         while tasks.join_next().await.is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use serde_json::json;
+
+    use crate::engine::ingest::parse_track;
+    use crate::engine::test_support::{engine, start};
+    use crate::store::records::PairRecord;
+    use crate::store::{WriteSet, keys};
+    use triggerd_core::Source;
+
+    /// R-K2/R-K3: a move of a send (a window roll, a retry) writes its
+    /// records before its timer; a crash in between leaves the timer due
+    /// before the instant the records say. Found by the short drill with
+    /// the opposite order: a roll's timer reached the next day while its
+    /// records, lost in the crash, still said the retry instant, so the
+    /// send looked pending at a past instant and nothing fired then.
+    #[tokio::test]
+    async fn r_k2_a_timer_due_before_its_moved_send_moves_on_and_sends_nothing_early() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine(dir.path(), start()).await;
+        let def = json!({"name": "c", "channel": "content_card",
+            "message": {"title": "t", "body": "b"},
+            "triggers": [{"type": "custom_event", "name": "e"}],
+            "delay": {"type": "after", "duration": "1h"},
+            "schedule": {"start": "2020-01-01T00:00:00Z"}});
+        engine.put_campaign("c", &def).expect("stored");
+        engine.launch_campaign("c").await.expect("launched");
+        let body = json!({"events": [{"external_id": "u1", "name": "e"}]});
+        let batch = parse_track(&body, start(), Source::Rest).expect("valid");
+        engine
+            .ingest(batch, start(), Source::Rest)
+            .await
+            .expect("ingests");
+        // The state such a crash leaves: the records moved to +2 h, the
+        // timer still at +1 h.
+        let later = start() + Duration::hours(2);
+        let key = keys::pair("c", "u1");
+        let mut pair: PairRecord = engine.store.get(&key).expect("reads").expect("pair");
+        assert_eq!(pair.state.pending.len(), 1);
+        pair.state.pending[0].due = later;
+        let mut w = WriteSet::default();
+        w.put(key, &pair);
+        engine.store.apply(w).expect("writes");
+
+        engine
+            .advance_to(start() + Duration::hours(1))
+            .await
+            .expect("advances");
+        let e = engine.explain("c", "u1").expect("explains");
+        assert_eq!(e["verdict"], "pending", "{e}");
+        assert_eq!(e["pending"][0]["due"], "2026-01-05T12:00:00Z", "{e}");
+        let outcomes = |e: &serde_json::Value| -> Vec<String> {
+            e["timeline"]
+                .as_array()
+                .expect("timeline")
+                .iter()
+                .map(|t| t["outcome"].as_str().unwrap_or_default().to_string())
+                .collect()
+        };
+        assert!(
+            !outcomes(&e).contains(&"sent".to_string()),
+            "nothing early: {e}"
+        );
+
+        engine.advance_to(later).await.expect("advances");
+        let e = engine.explain("c", "u1").expect("explains");
+        assert_eq!(
+            outcomes(&e).iter().filter(|o| *o == "sent").count(),
+            1,
+            "sent once, at the records' instant: {e}"
+        );
     }
 }

@@ -66,6 +66,9 @@ pub struct UserTx<'e> {
     journal: Vec<(String, JournalEntry)>,
     counters: HashMap<String, Counters>,
     timers_new: Vec<(String, DateTime<Utc>)>,
+    /// Timers of existing sends moved to a new due (written after the
+    /// records: see [`super::commit`]).
+    timers_moved: Vec<(String, DateTime<Utc>)>,
     timers_cancel: Vec<String>,
     extra: crate::store::WriteSet,
     produced: VecDeque<(Event, usize)>,
@@ -100,6 +103,7 @@ impl<'e> UserTx<'e> {
             journal: Vec::new(),
             counters: HashMap::new(),
             timers_new: Vec::new(),
+            timers_moved: Vec::new(),
             timers_cancel: Vec::new(),
             extra: crate::store::WriteSet::new(),
             produced: VecDeque::new(),
@@ -657,7 +661,7 @@ impl<'e> UserTx<'e> {
         {
             p.due = at;
         }
-        self.timers_new.push((sid.clone(), at));
+        self.timers_moved.push((sid.clone(), at));
         self.journal(
             &cid,
             JournalEntry {
@@ -672,6 +676,28 @@ impl<'e> UserTx<'e> {
         );
         self.sends.insert(sid, send);
         Ok(())
+    }
+
+    /// When the records say a pending send's timer should fire: its pair's
+    /// pending entry (a retry or a window roll moves it; a retry keeps the
+    /// send's own due). `None` when the send is not pending.
+    pub fn planned_fire(
+        &mut self,
+        send: &SendRecord,
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        Ok(self
+            .pair(&send.campaign_id)?
+            .state
+            .pending
+            .iter()
+            .find(|p| p.send_id == send.send_id)
+            .map(|p| p.due))
+    }
+
+    /// Moves a send's timer to `at` without any other change: its records
+    /// already say `at` (see [`super::commit`]).
+    pub fn realign_timer(&mut self, send_id: &str, at: DateTime<Utc>) {
+        self.timers_moved.push((send_id.to_string(), at));
     }
 
     /// Stores a changed send as is (e.g. its `dispatching` mark).
@@ -764,6 +790,9 @@ impl<'e> UserTx<'e> {
     pub fn stage(mut self, staged: &mut Staged) -> Result<(), EngineError> {
         for (send_id, due) in std::mem::take(&mut self.timers_new) {
             staged.timers.push((send_id, due, self.external_id.clone()));
+        }
+        for (send_id, due) in std::mem::take(&mut self.timers_moved) {
+            staged.moved.push((send_id, due, self.external_id.clone()));
         }
         let mut w = std::mem::take(&mut self.extra);
         if self.delete_user {
