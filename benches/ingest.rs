@@ -35,9 +35,26 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// The daemon under test, killed when dropped: a run that fails or is cut
+/// short (a panic, a closed stdout) leaves no daemon behind.
+struct Daemon(Child);
+
+impl Daemon {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the daemon on `dir`; its log (warnings, and the recovery line)
 /// goes to `dir/daemon.log`.
-fn start(dir: &std::path::Path, port: u16) -> Child {
+fn start(dir: &std::path::Path, port: u16) -> Daemon {
     let log = std::fs::File::create(dir.join("daemon.log")).expect("log file");
     Command::new(env!("CARGO_BIN_EXE_triggerd"))
         .args([
@@ -52,6 +69,7 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(Daemon)
         .expect("daemon starts")
 }
 
@@ -248,8 +266,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     if scale == 0 {
         return;
     }
@@ -301,7 +318,7 @@ async fn main() {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let _ = child.wait();
+        let _ = child.0.wait();
         child = start(dir.path(), port);
         let ready = wait_ready(&http, &base).await;
         println!(
@@ -314,6 +331,5 @@ async fn main() {
             println!("    daemon: {}", line.trim());
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }
