@@ -852,3 +852,100 @@ async fn r_k1_retries_racing_their_first_attempt_apply_it_once() {
         "one send per user: applied once"
     );
 }
+
+#[tokio::test]
+async fn r_x8_event_values_that_crash_liquid_end_the_send_render_error_and_restarts_work() {
+    // liquid's `divided_by` divides unchecked: an SDK event (anyone with the
+    // app's key can send one) with i64::MIN and -1 once panicked the fire
+    // path, left the send pending, and made every restart on the test clock
+    // panic again while catching up.
+    let dir = tmp();
+    let mut d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
+    d.campaign(
+        "split",
+        json!({"name":"split","channel":"content_card",
+               "message":{"title":"Each pays {{ event_properties.${total} | divided_by: event_properties.${people} }}","body":"b"},
+               "triggers":[{"type":"custom_event","name":"bill"}],
+               "delay":{"type":"after","duration":"1m"},
+               "schedule":{"start":"2026-01-01T00:00:00Z"}}),
+    )
+    .await;
+    for (user, total, people) in [("evil", i64::MIN, -1), ("fine", 9, 2)] {
+        let (s, answer) = d
+            .sdk(
+                reqwest::Method::POST,
+                "/sdk/v1/track",
+                Some(json!({"external_id":user,"events":[{"name":"bill",
+                    "properties":{"total":total,"people":people}}]})),
+            )
+            .await;
+        assert_eq!(s, 201, "{answer}");
+    }
+    assert_eq!(d.advance_to("2026-01-05T08:01:00Z").await, 2);
+    assert_eq!(
+        d.timeline("split", "evil").await,
+        ["scheduled", "render_error"]
+    );
+    assert_eq!(d.timeline("split", "fine").await, ["scheduled", "sent"]);
+    let (s, cards) = d
+        .sdk(
+            reqwest::Method::GET,
+            "/sdk/v1/content_cards?external_id=fine",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        cards["cards"][0]["content"]["title"], "Each pays 4",
+        "{cards}"
+    );
+    // Nothing is left to fire, and the daemon restarts on its data dir.
+    d.restart_at("2026-01-05T09:00:00Z").await;
+    assert_eq!(d.explain("split", "evil").await["verdict"], "not_sent");
+}
+
+#[tokio::test]
+async fn r_k4_spans_past_a_century_and_clock_moves_past_9999_are_refused() {
+    // Each once panicked a request or a send: `now - per` in a frequency
+    // cap, `last_received + after` in re-eligibility, `seconds: 1e300`.
+    let dir = tmp();
+    let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
+    let (s, v) = d
+        .call(
+            reqwest::Method::PUT,
+            "/campaigns/forever",
+            Some(
+                json!({"name":"f","channel":"webhook","message":{"url":"http://127.0.0.1:9/x"},
+                   "triggers":[{"type":"custom_event","name":"e"}],
+                   "reeligibility":{"after":"100000000000d"},
+                   "schedule":{"start":"2026-01-01T00:00:00Z"}}),
+            ),
+        )
+        .await;
+    assert!((400..500).contains(&s), "{s} {v}");
+    assert!(v.to_string().contains("at most 36525d"), "{v}");
+    let (s, v) = d
+        .call(
+            reqwest::Method::PUT,
+            "/frequency_caps",
+            Some(json!({"rules":[{"channel":"email","max":2,"per":"100000000000d"}]})),
+        )
+        .await;
+    assert!((400..500).contains(&s), "{s} {v}");
+    for body in [json!({"seconds":1e300}), json!({"seconds":4e11})] {
+        let (s, v) = d
+            .call(reqwest::Method::POST, "/admin/clock/advance", Some(body))
+            .await;
+        assert_eq!(s, 400, "{v}");
+    }
+    assert_eq!(d.get("/admin/clock").await["now"], "2026-01-05T08:00:00Z");
+    // The longest accepted span still works.
+    d.campaign(
+        "century",
+        json!({"name":"c","channel":"webhook","message":{"url":"http://127.0.0.1:9/x"},
+               "triggers":[{"type":"custom_event","name":"e"}],
+               "reeligibility":{"after":"36525d"},
+               "schedule":{"start":"2026-01-01T00:00:00Z"}}),
+    )
+    .await;
+}

@@ -15,15 +15,29 @@
 //!   for why missing variables render as empty text).
 //! - [`RenderFailure`]: `Aborted` (outcome `aborted`, with the reason) or
 //!   `Error` (outcome `render_error`).
+//!
+//! Limits, because templates meet values from events (which an app's SDK
+//! key lets anyone send): a template may nest block tags at most
+//! [`MAX_BLOCK_DEPTH`] deep (the `liquid` parser recurses per level and a
+//! few thousand levels overflowed a worker's stack, which aborts the
+//! process); a render stops with `render_error` past [`MAX_RENDERED_BYTES`]
+//! of output; and a panic inside `liquid` while rendering (its
+//! `divided_by` and `modulo` filters divide `i64::MIN` by `-1` unchecked,
+//! `tablerow cols: 0` divides by zero) is that send's `render_error`, not
+//! a crashed send that fires and crashes again after every restart.
 
 mod abort;
 mod braze;
 mod context;
 mod date;
+mod limits;
 mod message;
 
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
+
+pub use limits::{MAX_BLOCK_DEPTH, MAX_RENDERED_BYTES};
 
 pub use context::{CampaignRef, RenderContext, SendRef};
 pub use message::MessageTemplate;
@@ -80,6 +94,7 @@ impl Template {
     /// Translates the Braze dialect and parses the result.
     pub fn parse(src: &str) -> Result<Template, TemplateError> {
         let liquid_source = braze::translate(src)?;
+        limits::check_block_depth(&liquid_source)?;
         let compiled = parser()?
             .parse(&liquid_source)
             .map_err(|e| TemplateError::Syntax(describe(&e)))?;
@@ -89,18 +104,34 @@ impl Template {
         })
     }
 
-    /// Renders with the variables of one send; never parses again.
+    /// Renders with the variables of one send; never parses again. Output
+    /// past [`MAX_RENDERED_BYTES`] and a panic inside `liquid` are
+    /// [`RenderFailure::Error`].
     pub fn render(&self, ctx: &RenderContext) -> Result<String, RenderFailure> {
-        self.compiled
-            .render(ctx.globals())
-            .map_err(|e| match abort::abort_reason(&e) {
+        let mut out = limits::CappedOutput::new(MAX_RENDERED_BYTES);
+        let rendered = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.compiled.render_to(&mut out, ctx.globals())
+        }));
+        match rendered {
+            Ok(Ok(())) => Ok(out.into_text()),
+            Ok(Err(_)) if out.overflowed() => Err(RenderFailure::Error {
+                message: format!("the rendered text exceeds {MAX_RENDERED_BYTES} bytes"),
+            }),
+            Ok(Err(e)) => Err(match abort::abort_reason(&e) {
                 Some(signal) => RenderFailure::Aborted {
                     reason: signal.reason,
                 },
                 None => RenderFailure::Error {
                     message: describe(&e),
                 },
-            })
+            }),
+            Err(panic) => Err(RenderFailure::Error {
+                message: format!(
+                    "the template engine failed: {}",
+                    limits::panic_text(panic.as_ref())
+                ),
+            }),
+        }
     }
 
     /// The template as written (Braze dialect).

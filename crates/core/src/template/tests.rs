@@ -411,3 +411,71 @@ fn r_x8_compiled_templates_are_shareable_between_threads() {
     shareable::<RenderFailure>();
     assert_eq!(ok(""), "");
 }
+
+#[test]
+fn r_x8_a_filter_that_panics_inside_liquid_is_a_render_error() {
+    // liquid-lib's `divided_by` and `modulo` divide unchecked: i64::MIN by
+    // -1 panics. The values come from the event, i.e. from anyone with the
+    // SDK key.
+    let c = ctx_with(
+        json!({}),
+        json!({}),
+        json!({"total": i64::MIN, "people": -1}),
+    );
+    for src in [
+        "{{ event_properties.${total} | divided_by: event_properties.${people} }}",
+        "{{ event_properties.${total} | modulo: event_properties.${people} }}",
+        "{% tablerow i in (1..3) cols: 0 %}{{ i }}{% endtablerow %}",
+    ] {
+        match render(src, &c) {
+            Err(RenderFailure::Error { message }) => {
+                assert!(
+                    message.contains("template engine failed"),
+                    "{src}: {message}"
+                )
+            }
+            other => panic!("{src}: {other:?}"),
+        }
+    }
+    // The same filters with ordinary values still work.
+    let fine = ctx_with(json!({}), json!({}), json!({"total": 9, "people": 2}));
+    assert_eq!(
+        render(
+            "{{ event_properties.${total} | divided_by: event_properties.${people} }}",
+            &fine
+        ),
+        Ok("4".to_string())
+    );
+}
+
+#[test]
+fn r_x8_output_past_the_cap_is_a_render_error_not_unbounded_memory() {
+    let src = "{% assign s = 'xxxxxxxxxxxxxxxx' %}{% for i in (1..17) %}{% assign s = s | append: s %}{% endfor %}{{ s }}";
+    match render(src, &ctx()) {
+        Err(RenderFailure::Error { message }) => {
+            assert!(message.contains("exceeds"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Just under the cap renders.
+    let big = "x".repeat(MAX_RENDERED_BYTES);
+    assert_eq!(
+        render(&big, &ctx()).map(|t| t.len()),
+        Ok(MAX_RENDERED_BYTES)
+    );
+}
+
+#[test]
+fn r_x8_blocks_nested_past_the_limit_are_refused_when_parsed() {
+    let nested = |n: usize| format!("{}x{}", "{% if true %}".repeat(n), "{% endif %}".repeat(n));
+    assert!(Template::parse(&nested(MAX_BLOCK_DEPTH)).is_ok());
+    // Sequential blocks are not nesting.
+    assert!(Template::parse(&"{% if true %}x{% endif %}".repeat(500)).is_ok());
+    match Template::parse(&nested(MAX_BLOCK_DEPTH + 1)) {
+        Err(TemplateError::Syntax(m)) => assert!(m.contains("nested deeper"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // A few thousand levels overflowed the stack inside liquid's parser
+    // (an abort, not a panic); now it is an error like any other.
+    assert!(Template::parse(&nested(5000)).is_err());
+}
