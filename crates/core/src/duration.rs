@@ -8,7 +8,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A non-negative exact duration, parsed from `<digits><unit>` with unit one
-/// of `s`, `m`, `h`, `d` (d = 24 h). Stored in milliseconds.
+/// of `s`, `m`, `h`, `d` (d = 24 h), at most [`Span::MAX_DAYS`]. Stored in
+/// milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Span {
     millis: i64,
@@ -16,17 +17,32 @@ pub struct Span {
 
 /// Why a duration string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid duration {input:?}: expected a whole number followed by s, m, h or d (e.g. \"90m\")"
-)]
-pub struct SpanParseError {
-    /// The text that was refused.
-    pub input: String,
+pub enum SpanParseError {
+    /// Not `<digits><unit>`.
+    #[error(
+        "invalid duration {input:?}: expected a whole number followed by s, m, h or d (e.g. \"90m\")"
+    )]
+    Syntax {
+        /// The text that was refused.
+        input: String,
+    },
+    /// Longer than [`Span::MAX_DAYS`].
+    #[error("invalid duration {input:?}: at most {}d (100 years)", Span::MAX_DAYS)]
+    TooLong {
+        /// The text that was refused.
+        input: String,
+    },
 }
 
 impl Span {
     /// The zero duration.
     pub const ZERO: Span = Span { millis: 0 };
+
+    /// Longest duration accepted, in days (100 years). Every span is added
+    /// to or taken from instants (a cap's period, a re-eligibility, a
+    /// conversion deadline, the outbox retention); past chrono's range that
+    /// arithmetic panics, and nothing real waits a century.
+    pub const MAX_DAYS: i64 = 36_525;
 
     /// A span of whole seconds.
     pub const fn from_secs(secs: i64) -> Span {
@@ -55,7 +71,7 @@ impl FromStr for Span {
     type Err = SpanParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || SpanParseError {
+        let err = || SpanParseError::Syntax {
             input: s.to_string(),
         };
         let s_trim = s.trim();
@@ -72,7 +88,13 @@ impl FromStr for Span {
             'd' => 86_400_000,
             _ => return Err(err()),
         };
-        let millis = n.checked_mul(unit_ms).ok_or_else(err)?;
+        let too_long = || SpanParseError::TooLong {
+            input: s.to_string(),
+        };
+        let millis = n.checked_mul(unit_ms).ok_or_else(too_long)?;
+        if millis > Span::MAX_DAYS * 86_400_000 {
+            return Err(too_long());
+        }
         Ok(Span { millis })
     }
 }
@@ -134,6 +156,22 @@ mod tests {
             "99999999999999999d",
         ] {
             assert!(bad.parse::<Span>().is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn refuses_spans_over_a_century_so_instant_arithmetic_cannot_overflow() {
+        // `"per":"100000000000d"` in a frequency cap once panicked at send
+        // time (`now - per`), and as a re-eligibility or conversion deadline
+        // while ingesting.
+        assert_eq!(
+            "36525d".parse::<Span>(),
+            Ok(Span::from_secs(Span::MAX_DAYS * 86_400))
+        );
+        for long in ["36526d", "876625h", "100000000000d", "99999999999999999d"] {
+            let err = long.parse::<Span>().expect_err(long);
+            assert!(matches!(err, SpanParseError::TooLong { .. }), "{long}");
+            assert!(err.to_string().contains("at most 36525d"), "{err}");
         }
     }
 

@@ -2,6 +2,7 @@
 //! frequency caps (R-F1), the outbox, and the manual test clock.
 
 use axum::extract::State;
+use chrono::Datelike;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use triggerd_core::decide::fmt_instant;
@@ -221,7 +222,15 @@ pub async fn advance(
         })?;
     let target = match (body.seconds, body.to) {
         (Some(s), None) if s >= 0.0 && s.is_finite() => {
-            manual.now() + chrono::Duration::milliseconds((s * 1000.0) as i64)
+            // Float to integer casts saturate; the checked steps refuse what
+            // chrono cannot hold, and an instant RFC 3339 cannot write (past
+            // the year 9999) would fail every timestamp the daemon prints.
+            chrono::Duration::try_milliseconds((s * 1000.0) as i64)
+                .and_then(|step| manual.now().checked_add_signed(step))
+                .filter(|t| t.year() <= 9999)
+                .ok_or_else(|| {
+                    ApiError::bad_request("seconds would move the clock past the year 9999")
+                })?
         }
         (Some(_), None) => {
             return Err(ApiError::bad_request(

@@ -273,11 +273,12 @@ fn r_a1_within_counts_an_event_exactly_at_the_boundary() {
     );
     let recent = MemoryProfile::new().with_event("registration", now() - Duration::hours(1));
     assert!(s.matches(&recent, now()));
-    let huge = registrations(&gte1, Some("99999999999d"));
-    assert!(
-        huge.matches(&before, now()),
-        "a within past the calendar counts all time"
-    );
+    let century = registrations(&gte1, Some("36525d"));
+    let long_ago = MemoryProfile::new().with_event("registration", now() - Duration::days(36_000));
+    assert!(century.matches(&long_ago, now()), "the longest within");
+    let huge = json!({"event":"registration","count":gte1,"within":"99999999999d"});
+    let err = serde_json::from_value::<Segment>(huge).expect_err("refused when parsed");
+    assert!(err.to_string().contains("at most 36525d"), "{err}");
 }
 
 #[test]
