@@ -31,9 +31,14 @@ pub fn channels_config(settings: &Settings) -> anyhow::Result<ChannelsConfig> {
             table.insert(name.to_string(), toml::Value::Table(t.clone()));
         }
     }
-    toml::Value::Table(table)
-        .try_into::<ChannelsConfig>()
-        .context("invalid [channels] configuration")
+    // The path names the section: "channels.email: unknown field `jiter`".
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid [channels] configuration: channels.{}: {}",
+            e.path(),
+            e.inner()
+        )
+    })
 }
 
 /// The secret that signs tracking links: created once, kept in the store.

@@ -43,6 +43,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let env = Layer::from_env(|name| std::env::var(name).ok())?;
     let mut settings = Settings::resolve(args.to_layer(), env)?;
     triggerd::logging::init(settings.log_format)?;
+    // Channel sections are checked before anything is written to the data
+    // dir (the generated API key below is), like every other setting.
+    triggerd::daemon::channels_config(&settings)?;
     if let Some(generated) = config::ensure_api_key(&mut settings)? {
         println!("{generated}");
     }

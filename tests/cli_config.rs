@@ -131,3 +131,38 @@ fn cli_help_lists_every_flag_and_its_env_var() {
         );
     }
 }
+
+#[test]
+fn cli_misspelt_channel_key_stops_the_start_naming_it() {
+    // The channel sections take the shared tuning keys (flattened), which
+    // serde cannot check by itself: `jiter` once started silently with the
+    // default jitter.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = tmp.path().join("c.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\n[channels.email]\nprovider = \"smtp\"\nurl = \"smtp://127.0.0.1:2525\"\nfrom = \"a@example.com\"\njiter = 0.5\n",
+    )
+    .expect("write");
+    let data = tmp.path().join("data");
+    let output = triggerd(
+        &[
+            "serve",
+            "--config",
+            &config.display().to_string(),
+            "--data-dir",
+            &data.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        text.contains("channels.email") && text.contains("`jiter`"),
+        "{text}"
+    );
+    assert!(
+        !data.exists(),
+        "nothing written before the settings are valid"
+    );
+}

@@ -223,6 +223,13 @@ pub fn validate_attributes(attrs: &Map<String, Value>) -> Result<(), AttributeEr
     Ok(())
 }
 
+/// A JSON whole number (i64 or u64 range).
+fn as_integer(v: &Value) -> Option<i128> {
+    v.as_i64()
+        .map(i128::from)
+        .or_else(|| v.as_u64().map(i128::from))
+}
+
 /// Applies one Braze attribute operation to an existing value.
 fn apply_op(current: Option<&Value>, op: &Value) -> Option<Value> {
     if let Some(obj) = op.as_object()
@@ -231,12 +238,20 @@ fn apply_op(current: Option<&Value>, op: &Value) -> Option<Value> {
         if let Some(n) = obj.get("inc") {
             let base = current.and_then(Value::as_f64).unwrap_or(0.0);
             let add = n.as_f64().unwrap_or(0.0);
-            let both_int =
-                current.is_none_or(|c| c.is_i64() || c.is_u64()) && (n.is_i64() || n.is_u64());
-            return Some(if both_int {
-                Value::from(current.and_then(Value::as_i64).unwrap_or(0) + n.as_i64().unwrap_or(0))
-            } else {
-                serde_json::Number::from_f64(base + add).map_or(Value::Null, Value::Number)
+            let current_int = current.map_or(Some(0), as_integer);
+            return Some(match current_int.zip(as_integer(n)) {
+                // Whole numbers add exactly, in i128 so neither i64 nor u64
+                // values overflow; a sum past both ranges becomes a float.
+                Some((a, b)) => {
+                    let sum = a + b;
+                    i64::try_from(sum).map(Value::from).unwrap_or_else(|_| {
+                        u64::try_from(sum).map(Value::from).unwrap_or_else(|_| {
+                            serde_json::Number::from_f64(sum as f64)
+                                .map_or(Value::Null, Value::Number)
+                        })
+                    })
+                }
+                None => serde_json::Number::from_f64(base + add).map_or(Value::Null, Value::Number),
             });
         }
         if let Some(Value::Array(items)) = obj.get("add") {
@@ -594,6 +609,28 @@ mod tests {
         assert_eq!(p.custom["cart_items"], json!(["b"]));
         p.apply_attributes(&obj(json!({"nickname":null})), now());
         assert!(!p.custom.contains_key("nickname"));
+    }
+
+    #[test]
+    fn inc_never_wraps_around() {
+        let mut p = Profile::new("u1", now());
+        let step = |p: &mut Profile, attrs: Value| p.apply_attributes(&obj(attrs), now());
+        step(
+            &mut p,
+            json!({"a": i64::MAX, "b": u64::MAX, "c": -5, "d": 1.5, "e": "x"}),
+        );
+        step(
+            &mut p,
+            json!({"a":{"inc":1},"b":{"inc":1},"c":{"inc":-3},"d":{"inc":1},"e":{"inc":2}}),
+        );
+        // i64::MAX + 1 wrapped to i64::MIN; u64::MAX + 1 became 1.
+        assert_eq!(p.custom["a"], json!(i64::MAX as u64 + 1));
+        assert_eq!(p.custom["b"], json!(u64::MAX as f64 + 1.0));
+        assert_eq!(p.custom["c"], json!(-8));
+        assert_eq!(p.custom["d"], json!(2.5));
+        assert_eq!(p.custom["e"], json!(2.0), "a non-number counts as 0");
+        step(&mut p, json!({"a":{"inc":i64::MIN}}));
+        assert_eq!(p.custom["a"], json!(0));
     }
 
     #[test]

@@ -88,6 +88,25 @@ mod tests {
     }
 
     #[test]
+    fn misspelt_keys_are_refused_in_every_section_and_tuning_keys_accepted() {
+        let sections = [
+            "[channels.email]\nprovider = \"smtp\"\nurl = \"smtp://127.0.0.1:2525\"\nfrom = \"a@example.com\"\n",
+            "[channels.sms]\nprovider = \"twilio\"\nbase_url = \"http://127.0.0.1:9000\"\naccount_sid = \"AC1\"\nauth_token = \"t\"\nfrom = \"+1555\"\n",
+            "[channels.push]\nprovider = \"fcm\"\nbase_url = \"http://127.0.0.1:9001\"\nproject_id = \"p\"\ntoken = \"b\"\n",
+            "[channels.webhook]\n",
+        ];
+        for section in sections {
+            let tuned = format!("{section}jitter = 0.1\nmax_attempts = 3\ntimeout = \"5s\"\n");
+            toml::from_str::<Root>(&tuned).unwrap_or_else(|e| panic!("{tuned}: {e}"));
+            let misspelt = format!("{section}jiter = 0.1\n");
+            let err = toml::from_str::<Root>(&misspelt)
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {misspelt}"));
+            assert!(err.to_string().contains("jiter"), "{err}");
+        }
+    }
+
+    #[test]
     fn parses_the_api_md_sections() {
         let text = r#"
             [channels.email]

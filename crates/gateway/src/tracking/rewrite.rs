@@ -96,7 +96,11 @@ pub(crate) fn decode_entities(text: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         let after = &rest[amp + 1..];
-        let decoded = after.find(';').filter(|&end| end <= 10).and_then(|end| {
+        // A reference is at most 10 bytes before its `;`: looking further
+        // made text of many bare `&` quadratic (seconds per send).
+        let window = &after.as_bytes()[..after.len().min(11)];
+        let semicolon = window.iter().position(|&b| b == b';');
+        let decoded = semicolon.and_then(|end| {
             let name = &after[..end];
             let ch = match name {
                 "amp" => Some('&'),
@@ -137,6 +141,20 @@ mod tests {
     fn decodes_named_and_numeric_references() {
         assert_eq!(decode_entities("a&amp;b&#38;c&#x26;d&lt;"), "a&b&c&d<");
         assert_eq!(decode_entities("AT&T &unknown; &"), "AT&T &unknown; &");
+        // A `;` more than ten bytes on is not the end of a reference.
+        assert_eq!(decode_entities("&a long way; &amp;"), "&a long way; &");
+        assert_eq!(decode_entities("&#x1F600;x"), "\u{1F600}x");
+        assert_eq!(decode_entities("é&é;&amp"), "é&é;&amp");
+    }
+
+    #[test]
+    fn many_bare_ampersands_decode_in_one_pass() {
+        // 400,000 of them took 7.8 s when every `&` searched the rest of
+        // the text for a `;` (an event property rendered into an email).
+        let text = format!("{}&amp;", "&".repeat(400_000));
+        let decoded = decode_entities(&text);
+        assert_eq!(decoded.len(), 400_001);
+        assert!(decoded.bytes().all(|b| b == b'&'));
     }
 
     #[test]

@@ -213,6 +213,51 @@ async fn r_x3_slow_receiver_times_out_and_is_retriable() {
 }
 
 #[tokio::test]
+async fn an_endless_answer_is_read_only_in_part() {
+    // A receiver that answers 200 and then streams forever: reading the
+    // whole body would never end (and would hold it all in memory); the
+    // adapter reads the start and lets the connection go.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let streamed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = streamed.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok((mut socket, _)) = listener.accept().await else {
+            return;
+        };
+        let mut request = vec![0u8; 64 * 1024];
+        let _ = socket.read(&mut request).await;
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("{:x}\r\n{}\r\n", 8192, "x".repeat(8192));
+        while socket.write_all(chunk.as_bytes()).await.is_ok() {
+            counter.fetch_add(8192, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let gw = gateway(config()).await;
+    let receipt = gw
+        .dispatch(
+            message(format!("http://127.0.0.1:{port}/endless")),
+            &meta("snd_endless", 1),
+        )
+        .await
+        .expect("a 200 is a delivery, however long its body");
+    assert_eq!(receipt.via, Via::Webhook);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = streamed.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sent < 64 * 1024 * 1024,
+        "the receiver stopped once the adapter let go ({sent} bytes written)"
+    );
+}
+
+#[tokio::test]
 async fn r_x3_connection_refused_is_retriable() {
     let gw = gateway(config()).await;
     let url = format!("http://127.0.0.1:{}/x", closed_port());

@@ -22,6 +22,7 @@ pub enum EmailProvider {
 
 /// The `[channels.email]` section.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EmailConfig {
     /// Only `smtp`.
     #[serde(default)]

@@ -16,6 +16,7 @@ pub enum PushProvider {
 
 /// The `[channels.push]` section.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PushConfig {
     /// `fcm` or `apns`.
     pub provider: PushProvider,

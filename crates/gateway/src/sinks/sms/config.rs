@@ -15,6 +15,7 @@ pub enum SmsProvider {
 
 /// The `[channels.sms]` section.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SmsConfig {
     /// Only `twilio`.
     #[serde(default)]

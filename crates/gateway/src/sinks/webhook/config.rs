@@ -7,6 +7,7 @@ use crate::config::DeliveryTuning;
 
 /// The `[channels.webhook]` section.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Secret of the `X-Triggerd-Signature` header; no header without it.
     #[serde(default)]
