@@ -17,7 +17,14 @@ pub async fn put(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    match st.engine.put_campaign(&id, &body) {
+    // Validation parses every template: seconds for megabytes of Liquid,
+    // which must not hold a runtime worker (and every request behind it).
+    let engine = st.engine.clone();
+    let campaign_id = id.clone();
+    let put = tokio::task::spawn_blocking(move || engine.put_campaign(&campaign_id, &body))
+        .await
+        .map_err(|e| ApiError::Internal(format!("campaign validation failed: {e}")))?;
+    match put {
         Ok(out) => {
             st.engine.flush_now().await.map_err(engine_error)?;
             let code = if out.created {
