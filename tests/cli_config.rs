@@ -20,15 +20,12 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
 }
 
-#[test]
-fn cli_unknown_config_key_stops_the_start_naming_the_key() {
+/// Starts `serve` with `config_text` as its config file, expects it to
+/// refuse (exit 1) before writing anything, and returns its stderr.
+fn refused_start(config_text: &str) -> String {
     let tmp = tempfile::tempdir().expect("tempdir");
     let config = tmp.path().join("c.toml");
-    std::fs::write(
-        &config,
-        "[server]\nlisten = \"127.0.0.1:0\"\n[telemetry]\non = true\n",
-    )
-    .expect("write");
+    std::fs::write(&config, config_text).expect("write");
     let data = tmp.path().join("data");
     let output = triggerd(
         &[
@@ -40,15 +37,21 @@ fn cli_unknown_config_key_stops_the_start_naming_the_key() {
         ],
         &[],
     );
-    assert_eq!(output.status.code(), Some(1));
     let text = stderr(&output);
-    assert!(
-        text.contains("`telemetry`") && text.contains("c.toml"),
-        "{text}"
-    );
+    assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(
         !data.exists(),
         "nothing written before the settings are valid"
+    );
+    text
+}
+
+#[test]
+fn cli_unknown_config_key_stops_the_start_naming_the_key() {
+    let text = refused_start("[server]\nlisten = \"127.0.0.1:0\"\n[telemetry]\non = true\n");
+    assert!(
+        text.contains("`telemetry`") && text.contains("c.toml"),
+        "{text}"
     );
 }
 
@@ -135,34 +138,13 @@ fn cli_help_lists_every_flag_and_its_env_var() {
 #[test]
 fn cli_misspelt_channel_key_stops_the_start_naming_it() {
     // The channel sections take the shared tuning keys (flattened), which
-    // serde cannot check by itself: `jiter` once started silently with the
-    // default jitter.
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let config = tmp.path().join("c.toml");
-    std::fs::write(
-        &config,
+    // serde's derive checked for nothing: `jiter` once started silently
+    // with the default jitter.
+    let text = refused_start(
         "[server]\nlisten = \"127.0.0.1:0\"\n[channels.email]\nprovider = \"smtp\"\nurl = \"smtp://127.0.0.1:2525\"\nfrom = \"a@example.com\"\njiter = 0.5\n",
-    )
-    .expect("write");
-    let data = tmp.path().join("data");
-    let output = triggerd(
-        &[
-            "serve",
-            "--config",
-            &config.display().to_string(),
-            "--data-dir",
-            &data.display().to_string(),
-        ],
-        &[],
     );
-    assert_eq!(output.status.code(), Some(1));
-    let text = stderr(&output);
     assert!(
         text.contains("channels.email") && text.contains("`jiter`"),
         "{text}"
-    );
-    assert!(
-        !data.exists(),
-        "nothing written before the settings are valid"
     );
 }
