@@ -326,8 +326,9 @@ impl Engine {
         }
     }
 
-    /// [`Engine::ingest`], also writing `extra` (an idempotency record) in
-    /// the request's batch. When `extra`'s key is already stored once the
+    /// [`Engine::ingest`], also writing `extra` (an idempotency record, with
+    /// its entry in the time index that [`Engine::trim_idempotency`] walks)
+    /// in the request's batch. When `extra`'s key is already stored once the
     /// request's locks are held, nothing is applied and the stored bytes
     /// are returned: a retry racing its own first attempt (a client that
     /// timed out while the first was still running) waits for it and then
@@ -374,6 +375,10 @@ impl Engine {
             self.stage_user_work(&id, work, now, source, &mut staged)?;
         }
         if let Some((key, value)) = extra {
+            staged.writes.put_raw(
+                keys::idempotency_by_time(now.timestamp_millis(), &key),
+                Vec::new(),
+            );
             staged
                 .writes
                 .put_raw(key, crate::store::codec::encode(&value));
@@ -449,6 +454,53 @@ mod tests {
 
     async fn engine(dir: &std::path::Path) -> crate::engine::Engine {
         crate::engine::test_support::engine(dir, now()).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn r_k1_idempotency_answers_are_kept_for_the_retention_then_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine(dir.path()).await;
+        let manual = engine.clock.manual().expect("manual clock");
+        let body = json!({"events":[{"external_id":"u1","name":"e"}]});
+        let apply = |key: &'static str| {
+            let (engine, body) = (engine.clone(), body.clone());
+            async move {
+                let now = engine.clock.now();
+                let batch = parse_track(&body, now, Source::Rest).expect("valid");
+                let key = keys::key(keys::kind::IDEMPOTENCY, &[key]);
+                engine
+                    .ingest_with(batch, now, Source::Rest, Some((key, "answer")))
+                    .await
+                    .expect("ingests")
+            }
+        };
+        assert!(matches!(apply("old").await, Ingested::Applied(_)));
+        manual.set(now() + Duration::hours(12));
+        assert!(matches!(apply("newer").await, Ingested::Applied(_)));
+        assert!(matches!(apply("old").await, Ingested::Replayed(_)));
+        assert_eq!(engine.trim_idempotency().expect("trims"), 0);
+
+        // Kept for the whole retention, gone just after it; the newer one stays.
+        manual.set(now() + crate::engine::IDEMPOTENCY_RETENTION);
+        assert_eq!(engine.trim_idempotency().expect("trims"), 0);
+        manual.set(now() + crate::engine::IDEMPOTENCY_RETENTION + Duration::milliseconds(1));
+        assert_eq!(engine.trim_idempotency().expect("trims"), 1);
+        assert_eq!(
+            engine.trim_idempotency().expect("trims"),
+            0,
+            "index entry gone too"
+        );
+        assert!(matches!(apply("newer").await, Ingested::Replayed(_)));
+        assert!(
+            matches!(apply("old").await, Ingested::Applied(_)),
+            "a retry after the retention is a new request"
+        );
+        manual.set(now() + Duration::hours(60));
+        assert_eq!(engine.trim_idempotency().expect("trims"), 2);
+        assert_eq!(
+            engine.store.scan_keys(&[keys::kind::IDEMPOTENCY]).count(),
+            0
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,6 +41,11 @@ pub use timers::Timers;
 /// sled's own flusher thread, which did this, off: see `Store::open`.)
 pub const ASYNC_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// How long the answer of a request with an `Idempotency-Key` is kept: a
+/// retry within it replays the answer, a later one is applied as new.
+/// (Clients retry within seconds to minutes; Stripe keeps keys 24 h.)
+pub const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::hours(24);
+
 /// Number of user stripes (per-user ordering locks).
 pub const STRIPES: u16 = 64;
 
@@ -240,6 +245,9 @@ impl Engine {
             if let Err(e) = self.trim_outbox() {
                 tracing::warn!(error = %e, "outbox retention pass failed");
             }
+            if let Err(e) = self.trim_idempotency() {
+                tracing::warn!(error = %e, "idempotency retention pass failed");
+            }
         }
     }
 
@@ -265,6 +273,31 @@ impl Engine {
                 Ok(()) => failing = false,
             }
         }
+    }
+
+    /// Removes stored answers of `Idempotency-Key` requests older than
+    /// [`IDEMPOTENCY_RETENTION`], oldest first, at most 10,000 per call;
+    /// answers the number removed. Records written before the time index
+    /// existed have no entry in it and are kept.
+    pub fn trim_idempotency(&self) -> Result<usize, EngineError> {
+        let cutoff = (self.clock.now() - IDEMPOTENCY_RETENTION).timestamp_millis();
+        let mut w = crate::store::WriteSet::new();
+        let mut n = 0;
+        for entry in self.store.scan_keys(&[keys::kind::IDEMPOTENCY_BY_TIME]) {
+            let entry = entry?;
+            let Some((at, record_key)) = keys::split_idempotency_by_time(&entry) else {
+                w.remove(entry.to_vec());
+                continue;
+            };
+            if at >= cutoff || n >= 10_000 {
+                break;
+            }
+            w.remove(record_key.to_vec());
+            w.remove(entry.to_vec());
+            n += 1;
+        }
+        self.store.apply(w)?;
+        Ok(n)
     }
 
     /// Removes outbox lines older than the retention (oldest first).

@@ -48,6 +48,9 @@ pub mod kind {
     pub const STATS_DELTA: u8 = b'X';
     /// `d` + idempotency key → stored answer.
     pub const IDEMPOTENCY: u8 = b'd';
+    /// `D` + stored at (ms, u64) + the whole `d` key → nothing: the stored
+    /// answers in the order they expire.
+    pub const IDEMPOTENCY_BY_TIME: u8 = b'D';
     /// `l` + short code → ShortLink.
     pub const SHORT_LINK: u8 = b'l';
     /// `g` + geofence id → Geofence.
@@ -148,6 +151,23 @@ pub fn outbox(seq: u64) -> Vec<u8> {
     let mut k = vec![kind::OUTBOX];
     k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// Time index entry of an idempotency record stored at `at_millis` (see
+/// [`kind::IDEMPOTENCY_BY_TIME`]).
+pub fn idempotency_by_time(at_millis: i64, record_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + record_key.len());
+    k.push(kind::IDEMPOTENCY_BY_TIME);
+    k.extend_from_slice(&(at_millis.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(record_key);
+    k
+}
+
+/// The stored-at milliseconds and the record key of a time index entry.
+pub fn split_idempotency_by_time(k: &[u8]) -> Option<(i64, &[u8])> {
+    let rest = k.strip_prefix(&[kind::IDEMPOTENCY_BY_TIME])?;
+    let (at, record_key) = rest.split_first_chunk::<8>()?;
+    Some((i64::try_from(u64::from_be_bytes(*at)).ok()?, record_key))
 }
 
 /// Counter delta key.

@@ -1,6 +1,8 @@
 //! `POST /users/track` (Braze REST shape, R-K1, R-K4) with the optional
 //! `Idempotency-Key` header: a retried request with the same key is a no-op
-//! that returns the first answer.
+//! that returns the first answer, for
+//! [`IDEMPOTENCY_RETENTION`](crate::engine::IDEMPOTENCY_RETENTION) (the
+//! engine's upkeep drops older answers).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
