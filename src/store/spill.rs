@@ -192,7 +192,9 @@ impl Spilled {
         let Some(stub) = decode_stub(&bytes) else {
             return Ok(Some(Ok(bytes)));
         };
-        let mut value = Vec::with_capacity(stub.len as usize);
+        // The length comes from disk: reserve no more than a request body
+        // can hold, so a corrupt stub cannot ask for gigabytes up front.
+        let mut value = Vec::with_capacity((stub.len as usize).min(4 * 1024 * 1024));
         for piece in 0..stub.pieces {
             match data.get(piece_key(key, piece))? {
                 Some(p) => value.extend_from_slice(&p),

@@ -59,8 +59,22 @@ pub struct DeliveryTuning {
     /// Latest retry after the first attempt (default `24h`).
     #[serde(deserialize_with = "crate::duration::deserialize")]
     pub max_elapsed: Duration,
-    /// Jitter fraction in `[0, 1)` (default 0.5; 0 turns it off).
+    /// Jitter fraction in `[0, 1)` (default 0.5; 0 turns it off); anything
+    /// else, NaN included, is refused when the section is read.
+    #[serde(deserialize_with = "jitter_fraction")]
     pub jitter: f64,
+}
+
+/// A jitter fraction: finite, at least 0 and below 1.
+fn jitter_fraction<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let value = f64::deserialize(d)?;
+    if (0.0..1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "jitter must be a fraction from 0 up to (not including) 1, not {value}"
+        )))
+    }
 }
 
 impl Default for DeliveryTuning {
@@ -98,6 +112,13 @@ mod tests {
         for section in sections {
             let tuned = format!("{section}jitter = 0.1\nmax_attempts = 3\ntimeout = \"5s\"\n");
             toml::from_str::<Root>(&tuned).unwrap_or_else(|e| panic!("{tuned}: {e}"));
+            for bad in ["nan", "-0.1", "1.0", "inf"] {
+                let text = format!("{section}jitter = {bad}\n");
+                let err = toml::from_str::<Root>(&text)
+                    .err()
+                    .unwrap_or_else(|| panic!("accepted: {text}"));
+                assert!(err.to_string().contains("jitter must be"), "{err}");
+            }
             let misspelt = format!("{section}jiter = 0.1\n");
             let err = toml::from_str::<Root>(&misspelt)
                 .err()
