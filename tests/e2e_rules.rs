@@ -858,9 +858,20 @@ async fn r_x8_event_values_that_crash_liquid_end_the_send_render_error_and_resta
     // liquid's `divided_by` divides unchecked: an SDK event (anyone with the
     // app's key can send one) with i64::MIN and -1 once panicked the fire
     // path, left the send pending, and made every restart on the test clock
-    // panic again while catching up.
+    // panic again while catching up. And its `for` collected a counted
+    // range whole before the first iteration: a few billion stars failed
+    // the allocation, which aborts the process.
     let dir = tmp();
     let mut d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
+    d.campaign(
+        "stars",
+        json!({"name":"stars","channel":"content_card",
+               "message":{"title":"You rated us {% for i in (1..event_properties.${stars}) %}*{% endfor %}","body":"b"},
+               "triggers":[{"type":"custom_event","name":"bill"}],
+               "delay":{"type":"after","duration":"1m"},
+               "schedule":{"start":"2026-01-01T00:00:00Z"}}),
+    )
+    .await;
     d.campaign(
         "split",
         json!({"name":"split","channel":"content_card",
@@ -870,23 +881,32 @@ async fn r_x8_event_values_that_crash_liquid_end_the_send_render_error_and_resta
                "schedule":{"start":"2026-01-01T00:00:00Z"}}),
     )
     .await;
-    for (user, total, people) in [("evil", i64::MIN, -1), ("fine", 9, 2)] {
+    for (user, total, people, stars) in
+        [("evil", i64::MIN, -1, 4_000_000_000_i64), ("fine", 9, 2, 3)]
+    {
         let (s, answer) = d
             .sdk(
                 reqwest::Method::POST,
                 "/sdk/v1/track",
                 Some(json!({"external_id":user,"events":[{"name":"bill",
-                    "properties":{"total":total,"people":people}}]})),
+                    "properties":{"total":total,"people":people,"stars":stars}}]})),
             )
             .await;
         assert_eq!(s, 201, "{answer}");
     }
-    assert_eq!(d.advance_to("2026-01-05T08:01:00Z").await, 2);
-    assert_eq!(
-        d.timeline("split", "evil").await,
-        ["scheduled", "render_error"]
-    );
-    assert_eq!(d.timeline("split", "fine").await, ["scheduled", "sent"]);
+    assert_eq!(d.advance_to("2026-01-05T08:01:00Z").await, 4);
+    for campaign in ["split", "stars"] {
+        assert_eq!(
+            d.timeline(campaign, "evil").await,
+            ["scheduled", "render_error"],
+            "{campaign}"
+        );
+        assert_eq!(
+            d.timeline(campaign, "fine").await,
+            ["scheduled", "sent"],
+            "{campaign}"
+        );
+    }
     let (s, cards) = d
         .sdk(
             reqwest::Method::GET,
@@ -895,13 +915,23 @@ async fn r_x8_event_values_that_crash_liquid_end_the_send_render_error_and_resta
         )
         .await;
     assert_eq!(s, 200);
-    assert_eq!(
-        cards["cards"][0]["content"]["title"], "Each pays 4",
-        "{cards}"
-    );
+    let mut titles: Vec<String> = cards["cards"]
+        .as_array()
+        .expect("cards")
+        .iter()
+        .map(|c| {
+            c["content"]["title"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    titles.sort();
+    assert_eq!(titles, ["Each pays 4", "You rated us ***"], "{cards}");
     // Nothing is left to fire, and the daemon restarts on its data dir.
     d.restart_at("2026-01-05T09:00:00Z").await;
     assert_eq!(d.explain("split", "evil").await["verdict"], "not_sent");
+    assert_eq!(d.explain("stars", "evil").await["verdict"], "not_sent");
 }
 
 #[tokio::test]

@@ -25,8 +25,13 @@
 //! `divided_by` and `modulo` filters divide `i64::MIN` by `-1` unchecked,
 //! `tablerow cols: 0` divides by zero) is that send's `render_error`, not
 //! a crashed send that fires and crashes again after every restart.
+//! Loops, `assign`/`capture` and the string filters that multiply sizes
+//! (`replace`, `join`) are bounded versions of the standard ones (module
+//! `bounded`): at most [`MAX_LOOP_ITERATIONS`] loop iterations per render,
+//! and no variable or such result over [`MAX_VARIABLE_BYTES`].
 
 mod abort;
+mod bounded;
 mod braze;
 mod context;
 mod date;
@@ -37,6 +42,7 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
+pub use bounded::{MAX_LOOP_ITERATIONS, MAX_VARIABLE_BYTES};
 pub use limits::{MAX_BLOCK_DEPTH, MAX_RENDERED_BYTES};
 
 pub use context::{CampaignRef, RenderContext, SendRef};
@@ -149,12 +155,14 @@ impl fmt::Debug for Template {
 }
 
 /// The shared parser: Liquid's standard library plus `abort_message`, with
-/// `date` replaced (see module `date`), built once per process.
+/// `date` replaced (see module `date`) and loops, variables and the
+/// size-multiplying filters bounded (module `bounded`), built once per
+/// process.
 fn parser() -> Result<&'static liquid::Parser, TemplateError> {
     static PARSER: OnceLock<Result<liquid::Parser, String>> = OnceLock::new();
     PARSER
         .get_or_init(|| {
-            liquid::ParserBuilder::with_stdlib()
+            bounded::register(liquid::ParserBuilder::with_stdlib())
                 .tag(abort::AbortMessageTag)
                 .filter(date::SendDate)
                 .build()

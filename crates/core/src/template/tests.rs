@@ -416,7 +416,8 @@ fn r_x8_compiled_templates_are_shareable_between_threads() {
 fn r_x8_a_filter_that_panics_inside_liquid_is_a_render_error() {
     // liquid-lib's `divided_by` and `modulo` divide unchecked: i64::MIN by
     // -1 panics. The values come from the event, i.e. from anyone with the
-    // SDK key.
+    // SDK key. (`tablerow cols: 0` panicked too; the bounded `tablerow`
+    // now refuses it as an error, see `bounded::tests`.)
     let c = ctx_with(
         json!({}),
         json!({}),
@@ -425,7 +426,6 @@ fn r_x8_a_filter_that_panics_inside_liquid_is_a_render_error() {
     for src in [
         "{{ event_properties.${total} | divided_by: event_properties.${people} }}",
         "{{ event_properties.${total} | modulo: event_properties.${people} }}",
-        "{% tablerow i in (1..3) cols: 0 %}{{ i }}{% endtablerow %}",
     ] {
         match render(src, &c) {
             Err(RenderFailure::Error { message }) => {
