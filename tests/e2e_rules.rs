@@ -350,6 +350,40 @@ async fn r_r1_r_r2_reeligibility_and_already_pending() {
 }
 
 #[tokio::test]
+async fn r_r4_one_user_has_at_most_100_pending_sends_of_a_campaign() {
+    // With re-eligibility each trigger plans its own send (R-R4); a client
+    // posting the trigger in a loop stops growing the user's state at 100.
+    let dir = tmp();
+    let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
+    d.campaign(
+        "loop",
+        email_campaign(
+            "e",
+            json!({"delay":{"type":"after","duration":"1d"},"reeligibility":{"after":"0s"}}),
+        ),
+    )
+    .await;
+    let events: Vec<serde_json::Value> = (0..101)
+        .map(|_| json!({"external_id":"u1","name":"e"}))
+        .collect();
+    d.track(json!({ "events": events })).await;
+    let timeline = d.timeline("loop", "u1").await;
+    assert_eq!(timeline.len(), 101, "{timeline:?}");
+    assert_eq!(
+        timeline.iter().filter(|o| *o == "scheduled").count(),
+        100,
+        "{timeline:?}"
+    );
+    assert_eq!(timeline.last().map(String::as_str), Some("already_pending"));
+    assert_eq!(
+        d.explain("loop", "u1").await["pending"]
+            .as_array()
+            .map(Vec::len),
+        Some(100)
+    );
+}
+
+#[tokio::test]
 async fn r_x_reachability_control_group_and_frequency_caps() {
     let dir = tmp();
     let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;

@@ -33,6 +33,14 @@ pub struct PendingSend {
     pub trigger_properties: Value,
 }
 
+/// Most sends of one campaign that may be pending for one user at once
+/// (R-R4 with re-eligibility: each trigger plans its own send). Past it a
+/// trigger is `already_pending`, so that a client sending the trigger event
+/// in a loop cannot grow one user's state without bound; re-eligibility
+/// (R-R3) at send time would have refused all but a few of those sends
+/// anyway.
+pub const MAX_PENDING_PER_PAIR: usize = 100;
+
 /// What the rules need to know of one (campaign, user) pair.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PairState {
@@ -327,6 +335,15 @@ impl Campaign {
             return refuse(
                 Outcome::AlreadyPending,
                 "a send of this campaign is already pending for this user".into(),
+            );
+        }
+        if still_pending >= MAX_PENDING_PER_PAIR {
+            return refuse(
+                Outcome::AlreadyPending,
+                format!(
+                    "{still_pending} sends of this campaign are already pending for this user, \
+                     the most one user may have"
+                ),
             );
         }
         let delay_zone = zones.for_delay(&self.def.delay).clone();

@@ -10,7 +10,7 @@ mod common;
 use common::{CAMPAIGN_ID, User, campaign, custom, custom_with, go, purchase, session, utc};
 use serde_json::json;
 use triggerd_core::campaign::CampaignStatus;
-use triggerd_core::decide::Cancellation;
+use triggerd_core::decide::{Cancellation, MAX_PENDING_PER_PAIR};
 use triggerd_core::event::{
     Event, EventKind, GroupState, Interaction, Source, SubscriptionChannel, SubscriptionState,
     Transition,
@@ -1605,6 +1605,34 @@ fn r_r4_with_reeligibility_each_trigger_plans_its_own_send() {
             assert_eq!(plan.due, utc("2026-01-06T12:00:00Z"))
         }
         other => panic!("expected its own send, got {other:?}"),
+    }
+}
+
+#[test]
+fn r_r4_one_user_holds_at_most_the_pending_limit_of_one_campaign() {
+    // With re-eligibility each trigger plans its own send, up to the limit.
+    let c = campaign(json!({"delay": after("7d"), "reeligibility": {"after": "0s"}}));
+    let mut user = User::new();
+    for i in 0..MAX_PENDING_PER_PAIR - 1 {
+        user = user.pending(
+            &format!("s{i}"),
+            "2026-01-05T10:00:00Z",
+            "2026-01-12T10:00:00Z",
+        );
+    }
+    assert_eq!(
+        user.outcome(&c, &go("2026-01-05T12:00:00Z")),
+        Outcome::Scheduled,
+        "one below the limit"
+    );
+    let user = user.pending("last", "2026-01-05T10:00:00Z", "2026-01-12T10:00:00Z");
+    let d = user.decide(&c, &go("2026-01-05T12:00:00Z"));
+    match d.trigger {
+        Some(TriggerOutcome::Refused { outcome, detail }) => {
+            assert_eq!(outcome, Outcome::AlreadyPending);
+            assert!(detail.contains("100 sends"), "{detail}");
+        }
+        other => panic!("expected already_pending at the limit, got {other:?}"),
     }
 }
 
