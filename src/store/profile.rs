@@ -37,6 +37,19 @@ pub const RECENT_PER_EVENT: usize = 256;
 pub const ENGAGEMENT_KEPT: usize = 500;
 /// How many recent sends are kept for frequency caps (R-F1).
 pub const SENT_KEPT: usize = 200;
+/// Most distinct event names, and most distinct products, a profile keeps
+/// counters for: a new one past it drops the one seen least recently, so
+/// that a client inventing a name per event (anyone with the SDK key can)
+/// cannot grow one profile, rewritten whole on every change, without
+/// bound.
+pub const NAMES_KEPT: usize = 1_000;
+/// Most custom attributes, and most subscription groups, a profile holds:
+/// a new one past it is not stored (a warning is logged). Nothing already
+/// stored is dropped, so an unsubscription is never lost.
+pub const MAX_CUSTOM_ATTRIBUTES: usize = 1_000;
+/// Most items an array attribute keeps after `{"add":[…]}`, and most push
+/// tokens: past it the oldest go first.
+pub const ARRAY_ITEMS_KEPT: usize = 500;
 
 /// Counters of one event name or product.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,6 +273,8 @@ fn apply_op(current: Option<&Value>, op: &Value) -> Option<Value> {
                 .cloned()
                 .unwrap_or_default();
             arr.extend(items.iter().cloned());
+            let excess = arr.len().saturating_sub(ARRAY_ITEMS_KEPT);
+            arr.drain(..excess);
             return Some(Value::Array(arr));
         }
         if let Some(Value::Array(items)) = obj.get("remove") {
@@ -272,6 +287,28 @@ fn apply_op(current: Option<&Value>, op: &Value) -> Option<Value> {
         }
     }
     if op.is_null() { None } else { Some(op.clone()) }
+}
+
+/// Counts an occurrence of `name` at `t` in `counters`, keeping at most
+/// [`NAMES_KEPT`] names: a new name past it drops the one whose last
+/// occurrence is oldest.
+fn record_named(counters: &mut BTreeMap<String, EventStats>, name: &str, t: DateTime<Utc>) {
+    if let Some(stats) = counters.get_mut(name) {
+        stats.record(t);
+        return;
+    }
+    if counters.len() >= NAMES_KEPT {
+        let stalest = counters
+            .iter()
+            .min_by_key(|(_, stats)| stats.last)
+            .map(|(stale, _)| stale.clone());
+        if let Some(stale) = stalest {
+            counters.remove(&stale);
+        }
+    }
+    let mut stats = EventStats::new(t);
+    stats.record(t);
+    counters.insert(name.to_string(), stats);
 }
 
 impl Profile {
@@ -366,6 +403,14 @@ impl Profile {
                 }
                 name => {
                     let before = self.custom.get(name).cloned();
+                    if before.is_none() && self.custom.len() >= MAX_CUSTOM_ATTRIBUTES {
+                        tracing::warn!(
+                            user = %self.external_id,
+                            attribute = name,
+                            "custom attribute not stored: the profile already holds {MAX_CUSTOM_ATTRIBUTES}"
+                        );
+                        continue;
+                    }
                     match apply_op(before.as_ref(), v) {
                         Some(new) => {
                             self.custom.insert(name.to_string(), new);
@@ -404,6 +449,8 @@ impl Profile {
             tokens.retain(|x| x.get("token") != tok);
             tokens.push(t.clone());
         }
+        let excess = tokens.len().saturating_sub(ARRAY_ITEMS_KEPT);
+        tokens.drain(..excess);
         self.attributes
             .insert("push_tokens".into(), Value::Array(tokens));
     }
@@ -441,7 +488,16 @@ impl Profile {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        let known = groups.len();
         groups.retain(|g| g.get("subscription_group_id").and_then(Value::as_str) != Some(group_id));
+        if groups.len() == known && known >= MAX_CUSTOM_ATTRIBUTES {
+            tracing::warn!(
+                user = %self.external_id,
+                group = group_id,
+                "subscription group not stored: the profile already holds {MAX_CUSTOM_ATTRIBUTES}"
+            );
+            return None;
+        }
         groups.push(
             serde_json::json!({"subscription_group_id": group_id, "subscription_state": state}),
         );
@@ -491,16 +547,10 @@ impl Profile {
     /// Counts an event (R-A1) and notes engagement (R-D3).
     pub fn record_event(&mut self, event: &triggerd_core::Event) {
         if let Some(name) = event.count_name() {
-            self.events
-                .entry(name.to_string())
-                .or_insert_with(|| EventStats::new(event.time))
-                .record(event.time);
+            record_named(&mut self.events, name, event.time);
         }
         if let EventKind::Purchase { product_id } = &event.kind {
-            self.purchases
-                .entry(product_id.clone())
-                .or_insert_with(|| EventStats::new(event.time))
-                .record(event.time);
+            record_named(&mut self.purchases, product_id, event.time);
         }
         if event.is_engagement() {
             let at = self.engagement.partition_point(|x| *x <= event.time);
@@ -609,6 +659,99 @@ mod tests {
         assert_eq!(p.custom["cart_items"], json!(["b"]));
         p.apply_attributes(&obj(json!({"nickname":null})), now());
         assert!(!p.custom.contains_key("nickname"));
+    }
+
+    #[test]
+    fn event_and_product_names_past_the_limit_drop_the_stalest() {
+        let mut p = Profile::new("u1", now());
+        let at = |minutes: i64| now() + Duration::minutes(minutes);
+        let custom = |name: &str, minutes: i64| {
+            triggerd_core::Event::new(
+                EventKind::CustomEvent { name: name.into() },
+                at(minutes),
+                triggerd_core::Source::Rest,
+            )
+        };
+        p.record_event(&custom("old", 0));
+        for i in 1..NAMES_KEPT {
+            p.record_event(&custom(&format!("n{i}"), i as i64));
+        }
+        p.record_event(&custom("old", 5_000));
+        assert_eq!(p.events.len(), NAMES_KEPT);
+        // One more name: the stalest (n1, last seen at minute 1) goes;
+        // "old" was seen again recently and stays, with its count.
+        p.record_event(&custom("fresh", 6_000));
+        assert_eq!(p.events.len(), NAMES_KEPT);
+        assert!(!p.events.contains_key("n1"));
+        assert_eq!(p.events["old"].count, 2);
+        assert_eq!(p.events["fresh"].count, 1);
+        for i in 0..=NAMES_KEPT {
+            let buy = triggerd_core::Event::new(
+                EventKind::Purchase {
+                    product_id: format!("sku{i}"),
+                },
+                at(i as i64),
+                triggerd_core::Source::Rest,
+            );
+            p.record_event(&buy);
+        }
+        assert_eq!(p.purchases.len(), NAMES_KEPT);
+        assert!(!p.purchases.contains_key("sku0"));
+        assert!(p.purchases.contains_key(&format!("sku{NAMES_KEPT}")));
+    }
+
+    #[test]
+    fn custom_attributes_and_groups_past_the_limit_are_not_stored_and_none_is_dropped() {
+        let mut p = Profile::new("u1", now());
+        let mut many = Map::new();
+        for i in 0..MAX_CUSTOM_ATTRIBUTES + 5 {
+            many.insert(format!("a{i:05}"), json!(i));
+        }
+        p.apply_attributes(&many, now());
+        assert_eq!(p.custom.len(), MAX_CUSTOM_ATTRIBUTES);
+        // Stored ones still change and can be removed, which makes room.
+        p.apply_attributes(&obj(json!({"a00000": "changed", "a00001": null})), now());
+        assert_eq!(p.custom["a00000"], json!("changed"));
+        p.apply_attributes(&obj(json!({"b_room": 1, "z_extra": 2})), now());
+        assert_eq!(
+            p.custom["b_room"],
+            json!(1),
+            "the removal made room for one"
+        );
+        assert!(!p.custom.contains_key("z_extra"));
+
+        let group = |id: String, state: &str| json!({"subscription_group_id": id, "subscription_state": state});
+        let groups: Vec<Value> = (0..MAX_CUSTOM_ATTRIBUTES + 3)
+            .map(|i| group(format!("g{i}"), "unsubscribed"))
+            .collect();
+        p.apply_attributes(&obj(json!({ "subscription_groups": groups })), now());
+        assert_eq!(p.group_state("g0"), Some(GroupState::Unsubscribed));
+        assert_eq!(p.group_state(&format!("g{MAX_CUSTOM_ATTRIBUTES}")), None);
+        // A stored group still changes state.
+        p.apply_attributes(
+            &obj(json!({"subscription_groups": [group("g0".into(), "subscribed")]})),
+            now(),
+        );
+        assert_eq!(p.group_state("g0"), Some(GroupState::Subscribed));
+    }
+
+    #[test]
+    fn arrays_grown_by_add_and_push_tokens_keep_the_newest_items() {
+        let mut p = Profile::new("u1", now());
+        let items: Vec<usize> = (0..ARRAY_ITEMS_KEPT).collect();
+        p.apply_attributes(&obj(json!({"seen": items})), now());
+        p.apply_attributes(&obj(json!({"seen": {"add": ["x", "y"]}})), now());
+        let seen = p.custom["seen"].as_array().expect("array");
+        assert_eq!(seen.len(), ARRAY_ITEMS_KEPT);
+        assert_eq!(seen[0], json!(2), "the two oldest went");
+        assert_eq!(seen[ARRAY_ITEMS_KEPT - 1], json!("y"));
+        let tokens: Vec<Value> = (0..ARRAY_ITEMS_KEPT + 1)
+            .map(|i| json!({"app_id": "a", "token": format!("t{i}")}))
+            .collect();
+        p.apply_attributes(&obj(json!({ "push_tokens": tokens })), now());
+        let kept = p.attributes["push_tokens"].as_array().expect("tokens");
+        assert_eq!(kept.len(), ARRAY_ITEMS_KEPT);
+        assert_eq!(kept[0]["token"], json!("t1"));
     }
 
     #[test]
