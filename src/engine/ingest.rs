@@ -15,12 +15,15 @@ use super::commit::Staged;
 use super::user::UserTx;
 use super::{Engine, EngineError};
 use crate::store::keys;
-use crate::store::profile::validate_attributes;
+use crate::store::profile::{MAX_NAME_BYTES, json_len, validate_attributes};
 
 /// Most objects accepted per array (more: the whole request is refused).
 pub const MAX_OBJECTS: usize = 1_000;
 /// How far in the future an event's `time` may be.
 pub const MAX_FUTURE: Duration = Duration::seconds(60);
+/// Most bytes (as JSON) an event's or purchase's `properties` may take
+/// (Braze's limit). They are kept with every send the event plans.
+pub const MAX_PROPERTIES_BYTES: usize = 50 * 1024;
 
 /// One invalid object (Braze's error shape).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -118,9 +121,24 @@ pub fn checked_time(time: Option<&Value>, now: DateTime<Utc>) -> Result<DateTime
 fn properties(obj: &Map<String, Value>) -> Result<Value, String> {
     match obj.get("properties") {
         None | Some(Value::Null) => Ok(Value::Object(Map::new())),
-        Some(Value::Object(m)) => Ok(Value::Object(m.clone())),
+        Some(v @ Value::Object(m)) => {
+            if json_len(v) > MAX_PROPERTIES_BYTES {
+                return Err(format!(
+                    "properties are at most {MAX_PROPERTIES_BYTES} bytes as JSON"
+                ));
+            }
+            Ok(Value::Object(m.clone()))
+        }
         Some(_) => Err("properties must be an object".into()),
     }
+}
+
+/// Refuses a name (event name, product id) longer than [`MAX_NAME_BYTES`].
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!("{what} is at most {MAX_NAME_BYTES} bytes"));
+    }
+    Ok(())
 }
 
 /// Parses one event object (`external_id` checked by the caller).
@@ -134,6 +152,7 @@ pub fn parse_event(
         Some(_) => return Err("event name must be a non-empty string".into()),
         None => return Err("missing event name".into()),
     };
+    check_name("an event name", &name)?;
     let time = event_time(obj, now)?;
     let kind = if name == "session_start" && source == Source::Sdk {
         EventKind::SessionStart
@@ -154,6 +173,7 @@ pub fn parse_purchase(
         Some(_) => return Err("product_id must be a non-empty string".into()),
         None => return Err("missing product_id".into()),
     };
+    check_name("product_id", &product_id)?;
     if let Some(p) = obj.get("price")
         && !p.is_number()
     {
@@ -426,6 +446,49 @@ mod tests {
             ]
         );
         assert!(b.summary.errors[1].kind.contains("future"));
+    }
+
+    #[test]
+    fn r_k4_long_names_and_big_properties_are_reported_by_index() {
+        let long = "e".repeat(MAX_NAME_BYTES + 1);
+        let fits = "e".repeat(MAX_NAME_BYTES);
+        let big = "p".repeat(MAX_PROPERTIES_BYTES);
+        let body = json!({
+            "events": [{"external_id":"u1","name": long},
+                       {"external_id":"u1","name": fits},
+                       {"external_id":"u1","name":"ok","properties":{"text": big}}],
+            "purchases": [{"external_id":"u1","product_id": long},
+                          {"external_id":"u1","product_id": fits}]
+        });
+        let b = parse_track(&body, now(), Source::Rest).expect("parses");
+        assert_eq!(b.summary.events_processed, 1);
+        assert_eq!(b.summary.purchases_processed, 1);
+        let errors: Vec<_> = b
+            .summary
+            .errors
+            .iter()
+            .map(|e| (e.input_array, e.index, e.kind.clone()))
+            .collect();
+        assert_eq!(
+            errors,
+            vec![
+                (
+                    "events",
+                    0,
+                    "an event name is at most 255 bytes".to_string()
+                ),
+                (
+                    "events",
+                    2,
+                    format!("properties are at most {MAX_PROPERTIES_BYTES} bytes as JSON")
+                ),
+                (
+                    "purchases",
+                    0,
+                    "product_id is at most 255 bytes".to_string()
+                ),
+            ]
+        );
     }
 
     #[test]

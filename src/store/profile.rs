@@ -38,15 +38,28 @@ pub const ENGAGEMENT_KEPT: usize = 500;
 /// How many recent sends are kept for frequency caps (R-F1).
 pub const SENT_KEPT: usize = 200;
 /// Most distinct event names, and most distinct products, a profile keeps
-/// counters for: a new one past it drops the one seen least recently, so
-/// that a client inventing a name per event (anyone with the SDK key can)
-/// cannot grow one profile, rewritten whole on every change, without
-/// bound.
+/// counters for: a new one past it is still processed (it triggers
+/// campaigns) but not counted, and a warning is logged. Nothing counted is
+/// ever dropped (segments read these counters, R-A1), and a client
+/// inventing a name per event (anyone with the SDK key can) cannot grow
+/// one profile, rewritten whole on every change, without bound.
 pub const NAMES_KEPT: usize = 1_000;
 /// Most custom attributes, and most subscription groups, a profile holds:
 /// a new one past it is not stored (a warning is logged). Nothing already
 /// stored is dropped, so an unsubscription is never lost.
 pub const MAX_CUSTOM_ATTRIBUTES: usize = 1_000;
+/// Most bytes (as JSON) all custom attributes of a profile take: a change
+/// that would take them past it is not stored (a warning is logged).
+pub const MAX_CUSTOM_BYTES: usize = 1024 * 1024;
+/// Most bytes (as JSON) one custom attribute's value may take; a larger one
+/// makes its attributes object invalid (reported by index). Braze's limit
+/// for a nested custom attribute.
+pub const MAX_ATTRIBUTE_BYTES: usize = 100 * 1024;
+/// Longest attribute name, event name, product id or subscription group
+/// id, in bytes (Braze's 255 characters for names).
+pub const MAX_NAME_BYTES: usize = 255;
+/// Longest push token, in bytes.
+pub const MAX_PUSH_TOKEN_BYTES: usize = 4096;
 /// Most items an array attribute keeps after `{"add":[…]}`, and most push
 /// tokens: past it the oldest go first.
 pub const ARRAY_ITEMS_KEPT: usize = 500;
@@ -162,6 +175,12 @@ fn parse_sub_state(field: &str, v: &Value) -> Result<SubscriptionState, Attribut
 /// invalid object is reported and not applied at all).
 pub fn validate_attributes(attrs: &Map<String, Value>) -> Result<(), AttributeError> {
     for (k, v) in attrs {
+        if k.len() > MAX_NAME_BYTES {
+            return Err(AttributeError::BadValue {
+                field: format!("{}…", truncate_utf8(k, 32)),
+                reason: format!("attribute names are at most {MAX_NAME_BYTES} bytes"),
+            });
+        }
         match k.as_str() {
             "time_zone" => {
                 if let Some(s) = v.as_str() {
@@ -193,6 +212,14 @@ pub fn validate_attributes(attrs: &Map<String, Value>) -> Result<(), AttributeEr
                     let id = g.get("subscription_group_id").and_then(Value::as_str);
                     let st = g.get("subscription_state").and_then(Value::as_str);
                     match (id, st) {
+                        (Some(id), _) if id.len() > MAX_NAME_BYTES => {
+                            return Err(AttributeError::BadValue {
+                                field: k.clone(),
+                                reason: format!(
+                                    "subscription_group_id is at most {MAX_NAME_BYTES} bytes"
+                                ),
+                            });
+                        }
                         (Some(id), Some("subscribed" | "unsubscribed")) if !id.is_empty() => {}
                         (_, Some(s)) if s != "subscribed" && s != "unsubscribed" => {
                             return Err(AttributeError::BadSubscriptionState {
@@ -216,7 +243,7 @@ pub fn validate_attributes(attrs: &Map<String, Value>) -> Result<(), AttributeEr
                     a.iter().all(|t| {
                         t.get("token")
                             .and_then(Value::as_str)
-                            .is_some_and(|s| !s.is_empty())
+                            .is_some_and(|s| !s.is_empty() && s.len() <= MAX_PUSH_TOKEN_BYTES)
                             && matches!(
                                 t.get("platform").and_then(Value::as_str),
                                 Some("ios" | "android" | "web")
@@ -226,14 +253,52 @@ pub fn validate_attributes(attrs: &Map<String, Value>) -> Result<(), AttributeEr
                 if !ok {
                     return Err(AttributeError::BadValue {
                         field: k.clone(),
-                        reason: "expected [{\"token\":…,\"platform\":\"ios|android|web\"}]".into(),
+                        reason: format!(
+                            "expected [{{\"token\":…,\"platform\":\"ios|android|web\"}}], \
+                             tokens of at most {MAX_PUSH_TOKEN_BYTES} bytes"
+                        ),
                     });
                 }
+            }
+            name if !STANDARD_ATTRIBUTES.contains(&name) && json_len(v) > MAX_ATTRIBUTE_BYTES => {
+                return Err(AttributeError::BadValue {
+                    field: k.clone(),
+                    reason: format!(
+                        "a custom attribute is at most {MAX_ATTRIBUTE_BYTES} bytes as JSON"
+                    ),
+                });
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// The length of `v` written as compact JSON.
+pub fn json_len(v: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a `Value` to a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut counter, v);
+    counter.0
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// A JSON whole number (i64 or u64 range).
@@ -290,25 +355,19 @@ fn apply_op(current: Option<&Value>, op: &Value) -> Option<Value> {
 }
 
 /// Counts an occurrence of `name` at `t` in `counters`, keeping at most
-/// [`NAMES_KEPT`] names: a new name past it drops the one whose last
-/// occurrence is oldest.
-fn record_named(counters: &mut BTreeMap<String, EventStats>, name: &str, t: DateTime<Utc>) {
+/// [`NAMES_KEPT`] names: a new name past it is not counted (answers false).
+fn record_named(counters: &mut BTreeMap<String, EventStats>, name: &str, t: DateTime<Utc>) -> bool {
     if let Some(stats) = counters.get_mut(name) {
         stats.record(t);
-        return;
+        return true;
     }
     if counters.len() >= NAMES_KEPT {
-        let stalest = counters
-            .iter()
-            .min_by_key(|(_, stats)| stats.last)
-            .map(|(stale, _)| stale.clone());
-        if let Some(stale) = stalest {
-            counters.remove(&stale);
-        }
+        return false;
     }
     let mut stats = EventStats::new(t);
     stats.record(t);
     counters.insert(name.to_string(), stats);
+    true
 }
 
 impl Profile {
@@ -327,6 +386,11 @@ impl Profile {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// Bytes the custom attributes take as JSON (names and values).
+    fn custom_bytes(&self) -> usize {
+        self.custom.iter().map(|(k, v)| k.len() + json_len(v)).sum()
     }
 
     /// The email address, if any.
@@ -354,6 +418,7 @@ impl Profile {
         now: DateTime<Utc>,
     ) -> Vec<DerivedEvent> {
         let mut derived = Vec::new();
+        let mut custom_bytes: Option<usize> = None;
         for (k, v) in attrs {
             match k.as_str() {
                 "external_id" | "user_alias" | "braze_id" | "_update_existing_only" => {}
@@ -413,9 +478,27 @@ impl Profile {
                     }
                     match apply_op(before.as_ref(), v) {
                         Some(new) => {
+                            let old_len = before.as_ref().map_or(0, |b| name.len() + json_len(b));
+                            let new_len = name.len() + json_len(&new);
+                            // Measured once per call, then kept up to date.
+                            let total = custom_bytes.get_or_insert_with(|| self.custom_bytes());
+                            if new_len > old_len && *total - old_len + new_len > MAX_CUSTOM_BYTES {
+                                tracing::warn!(
+                                    user = %self.external_id,
+                                    attribute = name,
+                                    "custom attribute change not stored: the profile's custom \
+                                     attributes would pass {MAX_CUSTOM_BYTES} bytes"
+                                );
+                                continue;
+                            }
+                            *total = *total - old_len + new_len;
                             self.custom.insert(name.to_string(), new);
                         }
                         None => {
+                            if let (Some(total), Some(b)) = (custom_bytes.as_mut(), before.as_ref())
+                            {
+                                *total -= name.len() + json_len(b);
+                            }
                             self.custom.remove(name);
                         }
                     }
@@ -546,11 +629,23 @@ impl Profile {
 
     /// Counts an event (R-A1) and notes engagement (R-D3).
     pub fn record_event(&mut self, event: &triggerd_core::Event) {
-        if let Some(name) = event.count_name() {
-            record_named(&mut self.events, name, event.time);
+        if let Some(name) = event.count_name()
+            && !record_named(&mut self.events, name, event.time)
+        {
+            tracing::warn!(
+                user = %self.external_id,
+                event = name,
+                "event not counted: the profile already counts {NAMES_KEPT} event names"
+            );
         }
-        if let EventKind::Purchase { product_id } = &event.kind {
-            record_named(&mut self.purchases, product_id, event.time);
+        if let EventKind::Purchase { product_id } = &event.kind
+            && !record_named(&mut self.purchases, product_id, event.time)
+        {
+            tracing::warn!(
+                user = %self.external_id,
+                product = %product_id,
+                "purchase not counted: the profile already counts {NAMES_KEPT} products"
+            );
         }
         if event.is_engagement() {
             let at = self.engagement.partition_point(|x| *x <= event.time);
@@ -662,7 +757,7 @@ mod tests {
     }
 
     #[test]
-    fn event_and_product_names_past_the_limit_drop_the_stalest() {
+    fn event_and_product_names_past_the_limit_are_not_counted_and_none_is_dropped() {
         let mut p = Profile::new("u1", now());
         let at = |minutes: i64| now() + Duration::minutes(minutes);
         let custom = |name: &str, minutes: i64| {
@@ -672,19 +767,19 @@ mod tests {
                 triggerd_core::Source::Rest,
             )
         };
-        p.record_event(&custom("old", 0));
+        p.record_event(&custom("purchase_like", 0));
         for i in 1..NAMES_KEPT {
             p.record_event(&custom(&format!("n{i}"), i as i64));
         }
-        p.record_event(&custom("old", 5_000));
         assert_eq!(p.events.len(), NAMES_KEPT);
-        // One more name: the stalest (n1, last seen at minute 1) goes;
-        // "old" was seen again recently and stays, with its count.
+        // A new name is not counted; the oldest counted one stays (segments
+        // read it) and known names still count.
         p.record_event(&custom("fresh", 6_000));
+        p.record_event(&custom("purchase_like", 6_001));
         assert_eq!(p.events.len(), NAMES_KEPT);
-        assert!(!p.events.contains_key("n1"));
-        assert_eq!(p.events["old"].count, 2);
-        assert_eq!(p.events["fresh"].count, 1);
+        assert!(!p.events.contains_key("fresh"));
+        assert_eq!(p.events["purchase_like"].count, 2);
+        assert_eq!(p.event_count("purchase_like", None), 2);
         for i in 0..=NAMES_KEPT {
             let buy = triggerd_core::Event::new(
                 EventKind::Purchase {
@@ -696,8 +791,49 @@ mod tests {
             p.record_event(&buy);
         }
         assert_eq!(p.purchases.len(), NAMES_KEPT);
-        assert!(!p.purchases.contains_key("sku0"));
-        assert!(p.purchases.contains_key(&format!("sku{NAMES_KEPT}")));
+        assert!(p.purchases.contains_key("sku0"));
+        assert!(!p.purchases.contains_key(&format!("sku{NAMES_KEPT}")));
+    }
+
+    #[test]
+    fn custom_attributes_past_the_byte_limit_are_not_stored() {
+        let mut p = Profile::new("u1", now());
+        let chunk = "x".repeat(MAX_ATTRIBUTE_BYTES - 10);
+        for i in 0..20 {
+            p.apply_attributes(&obj(json!({ format!("big{i:02}"): chunk })), now());
+        }
+        let stored = p.custom.len();
+        assert!(stored < 20, "{stored}");
+        assert!(p.custom_bytes() <= MAX_CUSTOM_BYTES);
+        assert_eq!(
+            stored,
+            MAX_CUSTOM_BYTES / (MAX_ATTRIBUTE_BYTES - 10 + 2 + 5)
+        );
+        // Shrinking or removing is always stored, and makes room again.
+        p.apply_attributes(&obj(json!({"big00": "small", "big01": null})), now());
+        assert_eq!(p.custom["big00"], json!("small"));
+        p.apply_attributes(&obj(json!({ "again": chunk })), now());
+        assert!(p.custom.contains_key("again"));
+    }
+
+    #[test]
+    fn names_and_values_past_their_limits_make_the_object_invalid() {
+        let long = "n".repeat(MAX_NAME_BYTES + 1);
+        let fits = "n".repeat(MAX_NAME_BYTES);
+        assert!(validate_attributes(&obj(json!({ fits.clone(): 1 }))).is_ok());
+        let e = validate_attributes(&obj(json!({ long.clone(): 1 }))).expect_err("long name");
+        assert!(e.to_string().contains("at most 255 bytes"), "{e}");
+        let big = "v".repeat(MAX_ATTRIBUTE_BYTES);
+        let e = validate_attributes(&obj(json!({ "note": big }))).expect_err("big value");
+        assert!(e.to_string().contains("note"), "{e}");
+        assert!(
+            validate_attributes(&obj(json!({ "note": "v".repeat(MAX_ATTRIBUTE_BYTES - 2) })))
+                .is_ok()
+        );
+        let group = json!([{"subscription_group_id": long, "subscription_state": "subscribed"}]);
+        assert!(validate_attributes(&obj(json!({ "subscription_groups": group }))).is_err());
+        let token = json!([{"token": "t".repeat(MAX_PUSH_TOKEN_BYTES + 1), "platform": "ios"}]);
+        assert!(validate_attributes(&obj(json!({ "push_tokens": token }))).is_err());
     }
 
     #[test]

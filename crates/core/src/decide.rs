@@ -36,9 +36,11 @@ pub struct PendingSend {
 /// Most sends of one campaign that may be pending for one user at once
 /// (R-R4 with re-eligibility: each trigger plans its own send). Past it a
 /// trigger is `already_pending`, so that a client sending the trigger event
-/// in a loop cannot grow one user's state without bound; re-eligibility
-/// (R-R3) at send time would have refused all but a few of those sends
-/// anyway.
+/// in a loop cannot grow one user's state (rewritten whole on each change)
+/// without bound. A bound beyond SPEC.md, which sets none: a campaign with
+/// a short re-eligibility and a long delay could legitimately plan more,
+/// e.g. `after: 0s` with a 7-day delay and over 100 triggers a week; the
+/// README lists it among the limits.
 pub const MAX_PENDING_PER_PAIR: usize = 100;
 
 /// What the rules need to know of one (campaign, user) pair.

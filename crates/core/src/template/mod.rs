@@ -27,8 +27,9 @@
 //! a crashed send that fires and crashes again after every restart.
 //! Loops, `assign`/`capture` and the string filters that multiply sizes
 //! (`replace`, `join`) are bounded versions of the standard ones (module
-//! `bounded`): at most [`MAX_LOOP_ITERATIONS`] loop iterations per render,
-//! and no variable or such result over [`MAX_VARIABLE_BYTES`].
+//! `bounded`): at most [`MAX_LOOP_ITERATIONS`] loop iterations and
+//! [`MAX_LOOP_TIME`] of looping per render, and no variable or such result
+//! over [`MAX_VARIABLE_BYTES`].
 
 mod abort;
 mod bounded;
@@ -42,7 +43,7 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
-pub use bounded::{MAX_LOOP_ITERATIONS, MAX_VARIABLE_BYTES};
+pub use bounded::{MAX_LOOP_ITERATIONS, MAX_LOOP_TIME, MAX_VARIABLE_BYTES};
 pub use limits::{MAX_BLOCK_DEPTH, MAX_RENDERED_BYTES};
 
 pub use context::{CampaignRef, RenderContext, SendRef};

@@ -6,9 +6,13 @@
 //!   before anything is collected, and its length is charged to the
 //!   render's budget first ([`super::charge_iterations`]): a counted range
 //!   `(a..b)` is materialised only for the iterations that will run;
+//!   `break` gives back what it skipped;
+//! - each iteration first checks the render's loop time
+//!   ([`super::check_loop_time`]);
 //! - `limit` past the end no longer pads the loop with `nil` items after an
 //!   `offset` (liquid-lib resized the window to `limit`);
-//! - `tablerow cols: 0` is an error instead of a division by zero.
+//! - `tablerow cols: 0` with items to lay out is an error instead of a
+//!   division by zero.
 
 use std::fmt;
 use std::io::Write;
@@ -22,7 +26,7 @@ use liquid_core::{
     Runtime, TagBlock, TagTokenIter, Template, ValueView,
 };
 
-use super::charge_iterations;
+use super::{charge_iterations, check_loop_time, refund_iterations};
 
 /// Parses `{% for item in range [limit: n] [offset: n] [reversed] %}`.
 #[derive(Copy, Clone, Debug, Default)]
@@ -154,6 +158,7 @@ impl Renderable for For {
         let parentloop = runtime.try_get(&[liquid_core::model::Scalar::new("forloop")]);
         let parentloop_ref = parentloop.as_ref().map(|v| v.as_view());
         for (i, v) in items.into_iter().enumerate() {
+            check_loop_time(runtime).trace_with(|| self.trace().into())?;
             let forloop = ForloopObject::new(i, range_len).parentloop(parentloop_ref);
             let mut root = std::collections::HashMap::<KStringRef<'_>, &dyn ValueView>::new();
             root.insert("forloop".into(), &forloop);
@@ -167,6 +172,8 @@ impl Renderable for For {
             // `continue` only needs the interrupt cleared; `break` ends the loop.
             let current_interrupt = scope.registers().get_mut::<InterruptRegister>().reset();
             if let Some(Interrupt::Break) = current_interrupt {
+                // bounded: what `break` skipped is given back.
+                refund_iterations(runtime, range_len - i - 1);
                 break;
             }
         }
@@ -304,18 +311,19 @@ impl TableRow {
 impl Renderable for TableRow {
     fn render_to(&self, writer: &mut dyn Write, runtime: &dyn Runtime) -> Result<()> {
         let cols = evaluate_attr(&self.cols, runtime)?;
-        // bounded: liquid-lib divided by zero here.
-        if cols == Some(0) {
-            return Err(Error::with_msg("tablerow cols must be at least 1"))
-                .trace_with(|| self.trace().into());
-        }
         let window = self.window.evaluate(runtime)?;
         let items = self
             .range
             .items(runtime, window)
             .trace_with(|| self.trace().into())?;
+        // bounded: liquid-lib divided by zero here (with items to lay out).
+        if cols == Some(0) && !items.is_empty() {
+            return Err(Error::with_msg("tablerow cols must be at least 1"))
+                .trace_with(|| self.trace().into());
+        }
         let range_len = items.len();
         for (i, v) in items.into_iter().enumerate() {
+            check_loop_time(runtime).trace_with(|| self.trace().into())?;
             let cols = cols.unwrap_or(range_len);
             let col_index = i % cols;
             let row_index = i / cols;

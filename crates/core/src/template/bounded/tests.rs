@@ -203,15 +203,48 @@ fn r_x8_the_loop_budget_is_shared_by_every_loop_of_a_render() {
 }
 
 #[test]
+fn r_x8_break_gives_back_the_iterations_it_skipped() {
+    // A search loop over a big catalog, left at the first hit, inside a
+    // loop over the cart: charged what ran, not the catalog each time.
+    let catalog: Vec<u32> = (0..50_000).collect();
+    let cart: Vec<u32> = (0..10).collect();
+    let out = render(
+        "{% for c in event_properties.cart %}{% for p in event_properties.catalog %}{% if p == c %}{{p}}{% break %}{% endif %}{% endfor %}{% endfor %}",
+        json!({ "cart": cart, "catalog": catalog }),
+    );
+    assert_eq!(out.as_deref(), Ok("0123456789"));
+}
+
+#[test]
+fn r_x8_loops_stop_when_their_time_is_up() {
+    // 100,000 iterations are allowed, but each one here scans 2 MiB of
+    // event text: minutes of work, stopped by the loop time.
+    let text = "a".repeat(2 * 1024 * 1024);
+    let started = Instant::now();
+    let message = error_of(
+        "{% for i in (1..100000) %}{% assign n = event_properties.text | replace: \"b\", \"c\" | size %}{% endfor %}",
+        json!({ "text": text }),
+    );
+    assert!(message.contains("ran longer than 2 s"), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn r_x8_doubling_a_variable_stops_at_the_variable_bound() {
     quick_error(
         "{% assign s = \"ab\" %}{% for i in (1..64) %}{% assign s = s | append: s %}{% endfor %}{{ s | size }}",
         json!({}),
         "variable `s` would be longer than",
     );
+    // (Items of 1 KiB, so that the bound is met within a few thousand
+    // items, well inside the loop time even in a debug build.)
     quick_error(
-        "{% assign a = \"x\" | split: \",\" %}{% for i in (1..64) %}{% assign a = a | concat: a %}{% endfor %}",
-        json!({}),
+        "{% assign a = event_properties.item | split: \",\" %}{% for i in (1..64) %}{% assign a = a | concat: a %}{% endfor %}",
+        json!({ "item": "x".repeat(1024) }),
         "variable `a` would be longer than",
     );
     quick_error(
@@ -273,6 +306,15 @@ fn r_x8_tablerow_with_no_columns_is_an_error_naming_it() {
         json!({"c": 0}),
     );
     assert!(message.contains("cols must be at least 1"), "{message}");
+    // With nothing to lay out there is nothing to divide, as in liquid-lib.
+    assert_eq!(
+        render(
+            "{% tablerow x in event_properties.none cols: 0 %}{{x}}{% endtablerow %}",
+            json!({})
+        )
+        .as_deref(),
+        Ok("")
+    );
 }
 
 #[test]
