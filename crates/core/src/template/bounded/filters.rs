@@ -12,12 +12,13 @@ use liquid_core::{
 
 use super::{MAX_VARIABLE_BYTES, check_text_size};
 
+/// The parameters of `replace` and `replace_first`.
 #[derive(Debug, FilterParameters)]
 struct ReplaceArgs {
     #[parameter(description = "The text to search.", arg_type = "str")]
     search: Expression,
     #[parameter(
-        description = "The text to put in place of each occurrence (none: delete them).",
+        description = "The text to put in place of the occurrences (none: delete them).",
         arg_type = "str"
     )]
     replace: Option<Expression>,
@@ -62,23 +63,12 @@ impl Filter for ReplaceFilter {
     }
 }
 
-#[derive(Debug, FilterParameters)]
-struct ReplaceFirstArgs {
-    #[parameter(description = "The text to search.", arg_type = "str")]
-    search: Expression,
-    #[parameter(
-        description = "The text to put in place of the first occurrence (none: delete it).",
-        arg_type = "str"
-    )]
-    replace: Option<Expression>,
-}
-
 /// Registers `replace_first`.
 #[derive(Clone, ParseFilter, FilterReflection)]
 #[filter(
     name = "replace_first",
     description = "Replaces the first occurrence of `search` with `replace` (bounded).",
-    parameters(ReplaceFirstArgs),
+    parameters(ReplaceArgs),
     parsed(ReplaceFirstFilter)
 )]
 pub(crate) struct ReplaceFirst;
@@ -87,7 +77,7 @@ pub(crate) struct ReplaceFirst;
 #[name = "replace_first"]
 struct ReplaceFirstFilter {
     #[parameters]
-    args: ReplaceFirstArgs,
+    args: ReplaceArgs,
 }
 
 impl Filter for ReplaceFirstFilter {

@@ -53,15 +53,7 @@ impl ParseBlock for ForBlock {
         mut tokens: TagBlock<'_, '_>,
         options: &Language,
     ) -> Result<Box<dyn Renderable>> {
-        let var_name = arguments
-            .expect_next("Identifier expected.")?
-            .expect_identifier()
-            .into_result()?;
-        arguments
-            .expect_next("\"in\" expected.")?
-            .expect_str("in")
-            .into_result_custom_msg("\"in\" expected.")?;
-        let range = parse_range(&mut arguments)?;
+        let (var_name, range) = parse_head(&mut arguments)?;
 
         let mut limit = None;
         let mut offset = None;
@@ -97,7 +89,7 @@ impl ParseBlock for ForBlock {
         }
         tokens.assert_empty();
         Ok(Box::new(For {
-            var_name: KString::from_ref(var_name),
+            var_name,
             range,
             item_template: Template::new(item_template),
             else_template: else_template.map(Template::new),
@@ -241,15 +233,7 @@ impl ParseBlock for TableRowBlock {
         mut tokens: TagBlock<'_, '_>,
         options: &Language,
     ) -> Result<Box<dyn Renderable>> {
-        let var_name = arguments
-            .expect_next("Identifier expected.")?
-            .expect_identifier()
-            .into_result()?;
-        arguments
-            .expect_next("\"in\" expected.")?
-            .expect_str("in")
-            .into_result_custom_msg("\"in\" expected.")?;
-        let range = parse_range(&mut arguments)?;
+        let (var_name, range) = parse_head(&mut arguments)?;
 
         let mut cols = None;
         let mut limit = None;
@@ -270,7 +254,7 @@ impl ParseBlock for TableRowBlock {
         let item_template = Template::new(tokens.parse_all(options)?);
         tokens.assert_empty();
         Ok(Box::new(TableRow {
-            var_name: KString::from_ref(var_name),
+            var_name,
             range,
             item_template,
             cols,
@@ -482,15 +466,26 @@ impl fmt::Display for RangeExpression {
     }
 }
 
-fn parse_range(arguments: &mut TagTokenIter<'_>) -> Result<RangeExpression> {
+/// Parses `item in range`, the start of both loop tags.
+fn parse_head(arguments: &mut TagTokenIter<'_>) -> Result<(KString, RangeExpression)> {
+    let var_name = arguments
+        .expect_next("Identifier expected.")?
+        .expect_identifier()
+        .into_result()?;
+    let var_name = KString::from_ref(var_name);
+    arguments
+        .expect_next("\"in\" expected.")?
+        .expect_str("in")
+        .into_result_custom_msg("\"in\" expected.")?;
     let range = arguments.expect_next("Array or range expected.")?;
-    Ok(match range.expect_value() {
+    let range = match range.expect_value() {
         TryMatchToken::Matches(array) => RangeExpression::Array(array),
         TryMatchToken::Fails(range) => match range.expect_range() {
             TryMatchToken::Matches((start, stop)) => RangeExpression::Counted(start, stop),
             TryMatchToken::Fails(range) => return range.raise_error().into_err(),
         },
-    })
+    };
+    Ok((var_name, range))
 }
 
 /// How many items looping over `value` visits (before the window).
