@@ -379,6 +379,14 @@ impl Engine {
             .iter()
             .map(|(id, _)| self.stripe_of(id))
             .collect();
+        // Two copies of a keyed request always share a stripe, even with
+        // different users (a client reusing a key for another body): the
+        // second then finds the first's answer instead of applying too,
+        // and one key never gets two answers (nor two entries in the time
+        // index, the older of which would drop the newer answer early).
+        if let Some((key, _)) = &extra {
+            stripes.push(self.stripe_of_key(key));
+        }
         stripes.sort_unstable();
         stripes.dedup();
         let mut guards = Vec::with_capacity(stripes.len());
@@ -609,6 +617,59 @@ mod tests {
                 .expect("stored");
             assert_eq!(profile.events["e"].count, 1, "{user}'s event applied once");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn r_k1_one_key_is_applied_once_even_for_requests_with_other_users() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine(dir.path()).await;
+        let key = keys::key(keys::kind::IDEMPOTENCY, &["shared"]);
+        // Sixteen bodies under one key, each for users of its own stripes:
+        // without a stripe of the key's own, several of them checked the
+        // key (absent) before any had written it, and each applied.
+        let mut users_by_stripe = std::collections::BTreeMap::new();
+        for i in 0..10_000 {
+            let user = format!("u{i}");
+            users_by_stripe
+                .entry(engine.stripe_of(&user))
+                .or_insert_with(Vec::new)
+                .push(user);
+        }
+        let groups: Vec<Vec<String>> = users_by_stripe.into_values().take(16).collect();
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(groups.len()));
+        let mut copies = Vec::new();
+        for users in groups {
+            let (engine, key, start) = (engine.clone(), key.clone(), start.clone());
+            let events: Vec<Value> = users
+                .iter()
+                .take(200)
+                .map(|u| json!({"external_id": u, "name": "e"}))
+                .collect();
+            copies.push(tokio::spawn(async move {
+                let batch =
+                    parse_track(&json!({ "events": events }), now(), Source::Rest).expect("valid");
+                start.wait().await;
+                engine
+                    .ingest_with(batch, now(), Source::Rest, Some((key, "answer")))
+                    .await
+                    .expect("ingests")
+            }));
+        }
+        let mut applied = 0;
+        for c in copies {
+            if let Ingested::Applied(_) = c.await.expect("joined") {
+                applied += 1;
+            }
+        }
+        assert_eq!(applied, 1, "one answer per key");
+        assert_eq!(
+            engine
+                .store
+                .scan_keys(&[keys::kind::IDEMPOTENCY_BY_TIME])
+                .count(),
+            1,
+            "one entry in the time index"
+        );
     }
 
     #[test]

@@ -214,6 +214,14 @@ impl EngineInner {
         (h.finish() % u64::from(STRIPES)) as u16
     }
 
+    /// The stripe of an `Idempotency-Key` record: every request carrying
+    /// that key takes it too, whatever its users.
+    pub fn stripe_of_key(&self, key: &[u8]) -> u16 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        (h.finish() % u64::from(STRIPES)) as u16
+    }
+
     /// Locks a user's stripe for one unit of work.
     pub async fn lock_user(&self, external_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
         self.lock_stripe(self.stripe_of(external_id)).await
