@@ -384,6 +384,56 @@ async fn r_r4_one_user_has_at_most_100_pending_sends_of_a_campaign() {
 }
 
 #[tokio::test]
+async fn r_y3_ids_with_a_nul_read_nothing_and_harm_no_other_record() {
+    // "u1\0c1" once named u1's pair state with campaign c1: export,
+    // explain and preview read it as a profile, failed to decode it and
+    // quarantined it, and u1's pending send was never delivered.
+    let dir = tmp();
+    let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
+    d.campaign(
+        "c1",
+        email_campaign("go", json!({"delay":{"type":"after","duration":"1h"}})),
+    )
+    .await;
+    d.attrs("u1", json!({"email":"u1@example.com"})).await;
+    d.event("u1", "go", "2026-01-05T08:00:00Z", json!({})).await;
+    let v = d
+        .post("/users/export/ids", json!({"external_ids":["u1\0c1"]}))
+        .await;
+    assert_eq!(v["users"], json!([]), "{v}");
+    assert_eq!(v["invalid_user_ids"], json!(["u1\0c1"]), "{v}");
+    let (s, v) = d
+        .call(
+            reqwest::Method::GET,
+            "/campaigns/c1/users/u1%00c1/explain",
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "{v}");
+    let (s, v) = d
+        .call(
+            reqwest::Method::POST,
+            "/campaigns/c1/preview",
+            Some(json!({"external_id":"u1\0c1"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    // A contact holding a NUL matches no one.
+    let (s, v) = d
+        .call(
+            reqwest::Method::POST,
+            "/users/track",
+            Some(json!({"attributes":[{"external_id":"u2","email":"a@b.c\0u1"}]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["errors"][0]["input_array"], "attributes", "{v}");
+    assert_eq!(d.explain("c1", "u1").await["verdict"], "pending");
+    assert_eq!(d.advance_to("2026-01-05T09:00:00Z").await, 1);
+    assert_eq!(d.explain("c1", "u1").await["verdict"], "sent");
+}
+
+#[tokio::test]
 async fn r_x_reachability_control_group_and_frequency_caps() {
     let dir = tmp();
     let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;

@@ -95,6 +95,11 @@ impl Engine {
             .registry
             .get(campaign_id)
             .ok_or_else(|| EngineError::NotFound(format!("campaign {campaign_id}")))?;
+        // An id no user can have (empty, too long, with a NUL) would make
+        // keys of other records: a NUL-joined id names a pair record.
+        if !keys::valid_id(external_id) {
+            return Err(EngineError::NotFound(format!("user {external_id:?}")));
+        }
         let profile: Option<Profile> = self.store.get(&keys::profile(external_id))?;
         let pair: PairRecord = self
             .store
@@ -171,6 +176,11 @@ impl Engine {
             .get("external_id")
             .and_then(Value::as_str)
             .ok_or_else(|| EngineError::Invalid("external_id is required".into()))?;
+        if !keys::valid_id(external_id) {
+            return Err(EngineError::Invalid(
+                "invalid external_id: empty, too long or containing NUL".into(),
+            ));
+        }
         let now = self.clock.now();
         let event = match body.get("event") {
             None | Some(Value::Null) => synthetic_event(&entry.campaign.def.triggers, now),

@@ -80,12 +80,18 @@ pub struct UserTx<'e> {
 }
 
 impl<'e> UserTx<'e> {
-    /// Loads the user (a new profile when unknown).
+    /// Loads the user (a new profile when unknown). Refuses an id no user
+    /// can have: with a NUL in it, its keys would be other records' keys.
     pub fn load(
         eng: &'e EngineInner,
         external_id: &str,
         now: DateTime<Utc>,
     ) -> Result<UserTx<'e>, EngineError> {
+        if !keys::valid_id(external_id) {
+            return Err(EngineError::Invalid(
+                "invalid external_id: empty, too long or containing NUL".into(),
+            ));
+        }
         let existing: Option<Profile> = eng.store.get(&keys::profile(external_id))?;
         let profile_existed = existing.is_some();
         let profile = existing.unwrap_or_else(|| Profile::new(external_id, now));

@@ -45,7 +45,14 @@ impl Engine {
         let mut users = Vec::new();
         let mut invalid = Vec::new();
         for id in ids {
-            match self.store.get::<Profile>(&keys::profile(id))? {
+            // An id no user can have is not looked up: with a NUL it would
+            // name another record (a pair state).
+            let profile = if keys::valid_id(id) {
+                self.store.get::<Profile>(&keys::profile(id))?
+            } else {
+                None
+            };
+            match profile {
                 Some(p) => users.push(export_profile(&p)),
                 None => invalid.push(Value::String(id.clone())),
             }
@@ -53,13 +60,23 @@ impl Engine {
         Ok(json!({"users": users, "invalid_user_ids": invalid, "message": "success"}))
     }
 
-    /// Users whose email (case-insensitive) or phone matches.
+    /// Users whose email (case-insensitive) or phone matches. A phone
+    /// without a digit (`anonymous`) or an email that is empty or holds a
+    /// NUL (which would reach into other keys of the index) matches no one.
     pub fn users_by_contact(&self, kind: u8, value: &str) -> Result<Vec<String>, EngineError> {
         let norm = if kind == keys::kind::BY_PHONE {
             normalize_phone(value)
         } else {
             value.to_lowercase()
         };
+        let matchable = if kind == keys::kind::BY_PHONE {
+            norm.chars().any(|c| c.is_ascii_digit())
+        } else {
+            !norm.is_empty() && !norm.contains('\0')
+        };
+        if !matchable {
+            return Ok(Vec::new());
+        }
         let prefix = keys::prefix(kind, &[&norm]);
         self.store
             .scan_keys(&prefix)

@@ -203,6 +203,12 @@ pub fn validate_attributes(attrs: &Map<String, Value>) -> Result<(), AttributeEr
                     reason: "expected a string".into(),
                 });
             }
+            "email" | "phone" if v.as_str().is_some_and(|s| s.contains('\0')) => {
+                return Err(AttributeError::BadValue {
+                    field: k.clone(),
+                    reason: "contains NUL".into(),
+                });
+            }
             "subscription_groups" if !v.is_null() => {
                 let arr = v.as_array().ok_or_else(|| AttributeError::BadValue {
                     field: k.clone(),
