@@ -17,7 +17,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use clap::ValueEnum;
 use serde::Deserialize;
 use triggerd_core::Span;
@@ -270,11 +270,19 @@ pub fn parse_public_url(origin: &str, value: &str) -> Result<String> {
     Ok(trimmed.to_string())
 }
 
-/// Parses an RFC 3339 instant.
+/// Parses an RFC 3339 instant in the years 0000–9999 (UTC).
 pub fn parse_instant(origin: &str, value: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(value.trim())
+    let instant = DateTime::parse_from_rfc3339(value.trim())
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| invalid(origin, value, format!("expected an RFC 3339 instant ({e})")))
+        .map_err(|e| invalid(origin, value, format!("expected an RFC 3339 instant ({e})")))?;
+    if !(0..=9999).contains(&instant.year()) {
+        return Err(invalid(
+            origin,
+            value,
+            "the instant must lie in the years 0000–9999 in UTC",
+        ));
+    }
+    Ok(instant)
 }
 
 fn parse_enum<T: ValueEnum>(origin: &str, value: &str) -> Result<T> {

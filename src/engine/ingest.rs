@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use triggerd_core::{Event, EventKind, Source};
@@ -78,13 +78,21 @@ pub struct TrackBatch {
     pub summary: TrackSummary,
 }
 
-/// Parses an RFC 3339 time field; `None` when absent.
+/// Parses an RFC 3339 time field; `None` when absent. The instant must lie
+/// in the years 0000–9999 in UTC, which RFC 3339 can write: an offset can
+/// move a written 9999-12-31 past it (`…T23:59:59-23:59`), and the daemon
+/// could then print neither the instant nor anything after it.
 pub fn parse_time(v: Option<&Value>) -> Result<Option<DateTime<Utc>>, String> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| format!("invalid time {s:?}: expected RFC 3339")),
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+            .filter(|t| (0..=9999).contains(&t.year()))
+            .map(Some)
+            .ok_or_else(|| {
+                format!("invalid time {s:?}: expected RFC 3339 (years 0000–9999 in UTC)")
+            }),
         Some(other) => Err(format!("invalid time {other}: expected an RFC 3339 string")),
     }
 }
@@ -677,5 +685,10 @@ mod tests {
         let t = parse_time(Some(&json!("2026-01-05T11:00:00.000+01:00"))).expect("ok");
         assert_eq!(t, Some(now()));
         assert!(parse_time(Some(&json!("yesterday"))).is_err());
+        // Offsets that move the instant out of the years RFC 3339 writes.
+        assert!(parse_time(Some(&json!("9999-12-31T23:59:59-23:59"))).is_err());
+        assert!(parse_time(Some(&json!("0000-01-01T00:00:00+23:59"))).is_err());
+        assert!(parse_time(Some(&json!("9999-12-31T23:59:59Z"))).is_ok());
+        assert!(parse_time(Some(&json!("0000-01-01T00:00:00Z"))).is_ok());
     }
 }
