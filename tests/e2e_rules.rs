@@ -829,6 +829,37 @@ async fn r_x4_inbound_stop_unsubscribes_sms_groups() {
         d.timeline("sms", "u1").await.last().map(String::as_str),
         Some("unsubscribed")
     );
+    // Bounded like any event's data: a body past Twilio's 1,600
+    // characters is refused, and a sender without a digit matches no one.
+    let inbound = |from: &'static str, body: String| {
+        reqwest::Client::new()
+            .post(d.url("/inbound/sms"))
+            .form(&[("From", from.to_string()), ("Body", body)])
+            .send()
+    };
+    let r = inbound("+15550001111", "x".repeat(1_601))
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 400);
+    let r = inbound("+15550001111", "é".repeat(1_600))
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 200);
+    d.attrs(
+        "nodigits",
+        json!({"phone":"unknown",
+        "subscription_groups":[{"subscription_group_id":"g","subscription_state":"subscribed"}]}),
+    )
+    .await;
+    let r = inbound("anonymous", "STOP".into()).await.expect("sent");
+    assert_eq!(r.status(), 200);
+    let v = d
+        .post("/users/export/ids", json!({"external_ids":["nodigits"]}))
+        .await;
+    assert_eq!(
+        v["users"][0]["subscription_groups"][0]["subscription_state"], "subscribed",
+        "{v}"
+    );
 }
 
 /// A daemon with campaign `c`: event `e`, 1 h delay, re-eligible at once.

@@ -15,6 +15,11 @@ use super::{AppState, engine_error};
 use crate::api::{ApiError, ApiJson, ApiResult};
 use crate::store::records::Geofence;
 
+/// Longest inbound message body, in characters (Twilio's limit).
+pub const MAX_INBOUND_BODY_CHARS: usize = 1_600;
+/// Longest inbound `From`, in bytes.
+pub const MAX_INBOUND_FROM_BYTES: usize = 255;
+
 /// A transparent 1×1 GIF.
 const PIXEL: &[u8] = &[
     0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
@@ -70,7 +75,23 @@ pub async fn click(State(st): State<AppState>, Path(token): Path<String>) -> Api
         .track_click(&claims.send_id, claims.alias.clone())
         .await
         .map_err(engine_error)?;
-    Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response())
+    Ok(redirect_to(&url))
+}
+
+/// A 302 to `url`. Bytes a header cannot carry or a URL should not hold
+/// (controls, space, anything past ASCII) are percent-encoded first: a link
+/// with a control character in it (from an HTML entity, or from user data
+/// interpolated into the link) used to answer 302 without a `Location`.
+fn redirect_to(url: &str) -> Response {
+    let mut encoded = String::with_capacity(url.len());
+    for byte in url.bytes() {
+        if byte.is_ascii_graphic() {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    (StatusCode::FOUND, [(header::LOCATION, encoded)]).into_response()
 }
 
 /// `GET|POST /t/u/{token}`: one-click unsubscribe from email.
@@ -97,7 +118,7 @@ pub async fn short_link(
         .await
         .map_err(engine_error)?
     {
-        Some(url) => Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response()),
+        Some(url) => Ok(redirect_to(&url)),
         None => Err(ApiError::not_found("no such short link")),
     }
 }
@@ -122,6 +143,18 @@ pub async fn inbound_sms(
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let from = get("From").ok_or_else(|| ApiError::bad_request("From is required"))?;
     let text = get("Body").unwrap_or_default();
+    // The message becomes an event of every user with that phone, its
+    // text kept with each send it plans: bounded like any event's data.
+    if from.len() > MAX_INBOUND_FROM_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "From is at most {MAX_INBOUND_FROM_BYTES} bytes"
+        )));
+    }
+    if text.chars().count() > MAX_INBOUND_BODY_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "Body is at most {MAX_INBOUND_BODY_CHARS} characters (Twilio's limit)"
+        )));
+    }
     st.engine
         .inbound_message(&from, &text)
         .await
@@ -163,4 +196,37 @@ pub async fn put_geofence(
         .await
         .map_err(engine_error)?;
     Ok(ApiJson(json!({"id": id, "message": "success"})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(url: &str) -> String {
+        let response = redirect_to(url);
+        assert_eq!(response.status(), StatusCode::FOUND);
+        response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .expect("a Location header")
+            .to_string()
+    }
+
+    #[test]
+    fn r_p2_redirects_percent_encode_what_a_header_cannot_carry() {
+        assert_eq!(
+            location("https://example.com/a?b=c&d=%20#e"),
+            "https://example.com/a?b=c&d=%20#e",
+            "an ordinary link is untouched"
+        );
+        assert_eq!(
+            location("https://example.com/a\nb\u{1}c\u{7f}d e"),
+            "https://example.com/a%0Ab%01c%7Fd%20e"
+        );
+        assert_eq!(
+            location("https://example.com/café"),
+            "https://example.com/caf%C3%A9"
+        );
+    }
 }
