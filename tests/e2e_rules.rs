@@ -862,6 +862,56 @@ async fn r_x4_inbound_stop_unsubscribes_sms_groups() {
     );
 }
 
+#[tokio::test]
+async fn r_x4_subscription_status_set_by_id_email_and_phone() {
+    let dir = tmp();
+    let d = Daemon::start(dir.path(), "2026-01-05T08:00:00Z").await;
+    d.attrs("u1", json!({})).await;
+    d.attrs("u2", json!({"email":"Two@Example.com"})).await;
+    d.attrs("u3", json!({"phone":"+1 555 000 3333"})).await;
+    d.post(
+        "/subscription/status/set",
+        json!({"subscription_group_id":"news","subscription_state":"unsubscribed",
+               "external_id":["u1"],"email":["two@example.com"],"phone":["+15550003333"]}),
+    )
+    .await;
+    let v = d
+        .post(
+            "/users/export/ids",
+            json!({"external_ids":["u1","u2","u3"]}),
+        )
+        .await;
+    for user in v["users"].as_array().expect("users") {
+        assert_eq!(
+            user["subscription_groups"],
+            json!([{"subscription_group_id":"news","subscription_state":"unsubscribed"}]),
+            "{user}"
+        );
+    }
+    // Bounded: a group id past 255 bytes, more than 50,000 users.
+    let (s, v) = d
+        .call(
+            reqwest::Method::POST,
+            "/subscription/status/set",
+            Some(json!({"subscription_group_id":"g".repeat(256),
+                        "subscription_state":"subscribed","external_id":["u1"]})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let many: Vec<String> = (0..50_001).map(|i| format!("u{i}")).collect();
+    let (s, v) = d
+        .call(
+            reqwest::Method::POST,
+            "/subscription/status/set",
+            Some(
+                json!({"subscription_group_id":"g","subscription_state":"subscribed",
+                        "external_id": many}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+}
+
 /// A daemon with campaign `c`: event `e`, 1 h delay, re-eligible at once.
 async fn reeligible_campaign_daemon(dir: &std::path::Path) -> Daemon {
     let d = Daemon::start(dir, "2026-01-05T08:00:00Z").await;

@@ -14,6 +14,7 @@ use super::{AppState, engine_error};
 use crate::api::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::engine::ingest::parse_time;
 use crate::store::keys;
+use crate::store::profile::MAX_NAME_BYTES;
 use crate::store::records::OutboxRecord;
 
 /// `{"external_ids":[…]}`.
@@ -24,12 +25,16 @@ pub struct ExternalIds {
     pub external_ids: Vec<String>,
 }
 
+/// Most users one `/users/delete` or `/subscription/status/set` request
+/// may name (ids, emails and phones together).
+pub const MAX_USERS_PER_REQUEST: usize = 50_000;
+
 /// `POST /users/delete`.
 pub async fn delete_users(
     State(st): State<AppState>,
     ApiJson(body): ApiJson<ExternalIds>,
 ) -> ApiResult<ApiJson<Value>> {
-    if body.external_ids.len() > 50_000 {
+    if body.external_ids.len() > MAX_USERS_PER_REQUEST {
         return Err(ApiError::bad_request(
             "at most 50,000 external_ids per request",
         ));
@@ -83,6 +88,16 @@ pub async fn set_subscription(
 ) -> ApiResult<ApiJson<Value>> {
     if b.subscription_group_id.trim().is_empty() {
         return Err(ApiError::bad_request("subscription_group_id is required"));
+    }
+    if b.subscription_group_id.len() > MAX_NAME_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "subscription_group_id is at most {MAX_NAME_BYTES} bytes"
+        )));
+    }
+    if b.external_id.len() + b.email.len() + b.phone.len() > MAX_USERS_PER_REQUEST {
+        return Err(ApiError::bad_request(
+            "at most 50,000 external_id, email and phone entries per request",
+        ));
     }
     st.engine
         .set_subscription(
