@@ -14,10 +14,13 @@ use serde_json::Value;
 
 use super::compare::{Operand, equal, order};
 use super::op::Op;
-use crate::validation::{Report, join};
+use crate::validation::{MAX_REGEXES, Report, join};
 
 /// Upper bound on the compiled size of a user-written regex.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Upper bound on each lazy-DFA cache a regex builds while matching (one
+/// per thread that matches it; `regex` defaults to 2 MiB).
+const REGEX_DFA_LIMIT: usize = 1 << 20;
 
 /// An operator with its checked operand, ready to test values.
 #[derive(Debug, Clone)]
@@ -267,8 +270,17 @@ fn regex(value: &Value, path: &str, report: &mut Report) -> Option<Regex> {
         report.error(path, "matches needs a regex string");
         return None;
     };
+    if report.regexes >= MAX_REGEXES {
+        report.error(
+            path,
+            format!("at most {MAX_REGEXES} matches filters (regexes) per definition"),
+        );
+        return None;
+    }
+    report.regexes += 1;
     match RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_DFA_LIMIT)
         .build()
     {
         Ok(re) => Some(re),

@@ -286,6 +286,37 @@ fn r_t3_invalid_regex_is_reported_with_its_path() {
 }
 
 #[test]
+fn r_t3_a_definition_holds_at_most_max_regexes() {
+    let filters: Vec<PropertyFilter> = (0..=crate::validation::MAX_REGEXES)
+        .map(|i| {
+            serde_json::from_value(
+                json!({"property":"sku","op":"matches","value":format!("^a{i}$")}),
+            )
+            .expect("filter parses")
+        })
+        .collect();
+    let mut report = Report::default();
+    assert!(compile_all(&filters, "triggers[0].property_filters", &mut report).is_none());
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert_eq!(
+        report.errors[0].path,
+        format!(
+            "triggers[0].property_filters[{}].value",
+            crate::validation::MAX_REGEXES
+        )
+    );
+    assert!(
+        report.errors[0].message.contains("at most 32"),
+        "{report:?}"
+    );
+    // Up to the limit is fine, and other operators do not count.
+    let mut report = Report::default();
+    let mut fine = filters[..crate::validation::MAX_REGEXES].to_vec();
+    fine.push(serde_json::from_value(json!({"property":"n","op":"gt","value":1})).expect("parses"));
+    assert!(compile_all(&fine, "f", &mut report).is_some(), "{report:?}");
+}
+
+#[test]
 fn r_t3_regex_is_compiled_once_and_reused() {
     let f = compiled(json!({"property":"sku","op":"matches","value":"^a+$"}));
     let copy = f.clone();
