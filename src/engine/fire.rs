@@ -26,7 +26,31 @@ use crate::store::records::{ContentCard, InAppMessage, SendState};
 /// How many sends dispatch at once on the system clock.
 const FIRE_CONCURRENCY: usize = 256;
 
+/// Most in-app messages waiting, and most content cards, one user keeps:
+/// past it the oldest go (their keys sort by send id, which sorts by
+/// creation). Without a bound, a campaign re-eligible at once and fed by
+/// SDK events grew one user's feed to 2,000 cards, an 80 MB answer.
+pub const FEED_KEPT: usize = 100;
+
 impl Engine {
+    /// Removes (in `w`) a user's oldest items of `kind` (in-app queue or
+    /// card feed) so that one more leaves at most [`FEED_KEPT`]. The caller
+    /// holds the user's lock.
+    fn make_room(
+        &self,
+        kind: u8,
+        external_id: &str,
+        w: &mut crate::store::WriteSet,
+    ) -> Result<(), EngineError> {
+        let prefix = keys::prefix(kind, &[external_id]);
+        let existing: Vec<sled::IVec> = self.store.scan_keys(&prefix).collect::<Result<_, _>>()?;
+        let excess = (existing.len() + 1).saturating_sub(FEED_KEPT);
+        for key in existing.into_iter().take(excess) {
+            w.remove(key.to_vec());
+        }
+        Ok(())
+    }
+
     /// Processes one fired timer at `now`.
     pub async fn fire(&self, fired: Fired, now: DateTime<Utc>) -> Result<(), EngineError> {
         let lateness = (now - fired.due).num_milliseconds().max(0) as f64 / 1000.0;
@@ -88,6 +112,7 @@ impl Engine {
                     content: ready.content.clone(),
                     queued_at: now,
                 };
+                self.make_room(keys::kind::IN_APP, &fired.external_id, tx.extra_writes())?;
                 tx.extra_writes().put(
                     keys::key(keys::kind::IN_APP, &[&fired.external_id, &msg.send_id]),
                     &msg,
@@ -105,6 +130,7 @@ impl Engine {
                     viewed: false,
                     dismissed: false,
                 };
+                self.make_room(keys::kind::CARD, &fired.external_id, tx.extra_writes())?;
                 tx.extra_writes().put(
                     keys::key(keys::kind::CARD, &[&fired.external_id, &card.send_id]),
                     &card,
@@ -319,6 +345,53 @@ mod tests {
     use crate::store::records::PairRecord;
     use crate::store::{WriteSet, keys};
     use triggerd_core::Source;
+
+    #[tokio::test]
+    async fn a_users_card_feed_and_in_app_queue_keep_the_newest_items() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine(dir.path(), start()).await;
+        for (id, channel, message) in [
+            ("cards", "content_card", json!({"title": "t", "body": "b"})),
+            ("inapp", "in_app", json!({"body": "b"})),
+        ] {
+            let def = json!({"name": id, "channel": channel, "message": message,
+                "triggers": [{"type": "custom_event", "name": "e"}],
+                "reeligibility": {"after": "0s"},
+                "schedule": {"start": "2020-01-01T00:00:00Z"}});
+            engine.put_campaign(id, &def).expect("stored");
+            engine.launch_campaign(id).await.expect("launched");
+        }
+        let total = super::FEED_KEPT + 5;
+        for i in 0..total {
+            let at = start() + Duration::seconds(i as i64);
+            engine.advance_to(at).await.expect("moves");
+            let body = json!({"events": [{"external_id": "u1", "name": "e"}]});
+            // In-app campaigns are triggered by SDK events only (R-T6).
+            let batch = parse_track(&body, at, Source::Sdk).expect("valid");
+            engine
+                .ingest(batch, at, Source::Sdk)
+                .await
+                .expect("ingests");
+            let fired = engine
+                .advance_to(at + Duration::milliseconds(500))
+                .await
+                .expect("fires");
+            assert_eq!(fired, 2, "one card and one in-app message");
+        }
+        let feed = engine.content_cards("u1").expect("feed");
+        let cards = feed["cards"].as_array().expect("cards");
+        assert_eq!(cards.len(), super::FEED_KEPT);
+        assert_eq!(
+            cards[0]["created_at"],
+            triggerd_core::decide::fmt_instant(start() + Duration::seconds(5)),
+            "the five oldest went"
+        );
+        let queued = engine
+            .store
+            .scan_keys(&keys::prefix(keys::kind::IN_APP, &["u1"]))
+            .count();
+        assert_eq!(queued, super::FEED_KEPT);
+    }
 
     /// R-K2/R-K3: a move of a send (a window roll, a retry) writes its
     /// records before its timer; a crash in between leaves the timer due
