@@ -20,8 +20,10 @@ pub mod error;
 pub mod limits;
 pub mod ops;
 pub mod routes;
+pub mod server;
 
-use std::future::Future;
+pub use server::serve;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -144,16 +146,4 @@ async fn count_http_request(req: Request, next: Next) -> Response {
         response.status().as_u16(),
     );
     response
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish (graceful shutdown) and returns.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
