@@ -81,9 +81,9 @@ async fn metrics_text(State(state): State<OpsState>) -> Response {
         .into_response()
 }
 
-/// Resolves when the process receives SIGTERM or SIGINT (Ctrl-C). Use with
-/// `axum::serve(..).with_graceful_shutdown(shutdown_signal())`: the server
-/// stops accepting, finishes in-flight requests, then returns.
+/// Resolves when the process receives SIGTERM or SIGINT (Ctrl-C). Give it
+/// to [`crate::api::serve`] as its `shutdown`: the server stops accepting,
+/// finishes in-flight requests, then returns.
 pub async fn shutdown_signal() {
     let interrupt = async {
         if let Err(error) = tokio::signal::ctrl_c().await {

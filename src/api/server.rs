@@ -32,9 +32,9 @@ use tower::ServiceExt;
 /// default once a timer is set).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long to wait after an `accept` error (out of file descriptors)
-/// before accepting again, as `axum::serve` does.
-const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// How long to wait after an `accept` error other than a peer's (out of
+/// file descriptors) before accepting again, as `axum::serve` does.
+const ACCEPT_RETRY: Duration = Duration::from_secs(1);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets
 /// in-flight requests finish (graceful shutdown) and returns.
@@ -66,8 +66,10 @@ async fn serve_with_header_timeout(
         };
         let stream = match accepted {
             Ok((stream, _peer)) => stream,
+            // A peer that gave up before we accepted: nothing to wait for.
+            Err(error) if is_connection_error(&error) => continue,
             Err(error) => {
-                tracing::warn!(%error, "accepting a connection failed; retrying");
+                tracing::error!(%error, "accepting a connection failed; retrying in 1 s");
                 tokio::time::sleep(ACCEPT_RETRY).await;
                 continue;
             }
@@ -87,6 +89,16 @@ async fn serve_with_header_timeout(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Errors of one connection, not of the listener.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 #[cfg(test)]

@@ -27,15 +27,17 @@ use crate::store::records::{ContentCard, InAppMessage, SendState};
 const FIRE_CONCURRENCY: usize = 256;
 
 /// Most in-app messages waiting, and most content cards, one user keeps:
-/// past it the oldest go (their keys sort by send id, which sorts by
-/// creation). Without a bound, a campaign re-eligible at once and fed by
-/// SDK events grew one user's feed to 2,000 cards, an 80 MB answer.
+/// past it dismissed cards go first, then the items delivered longest ago.
+/// Without a bound, a campaign re-eligible at once and fed by SDK events
+/// grew one user's feed to 2,000 cards, an 80 MB answer.
 pub const FEED_KEPT: usize = 100;
 
 impl Engine {
-    /// Removes (in `w`) a user's oldest items of `kind` (in-app queue or
-    /// card feed) so that one more leaves at most [`FEED_KEPT`]. The caller
-    /// holds the user's lock.
+    /// Removes (in `w`) a user's items of `kind` (in-app queue or card
+    /// feed) so that one more leaves at most [`FEED_KEPT`]: dismissed cards
+    /// first, then by delivery instant (not by key: a send id tells when the
+    /// send was planned, and a card planned a day ago can land after a
+    /// hundred planned since). The caller holds the user's lock.
     fn make_room(
         &self,
         kind: u8,
@@ -43,10 +45,25 @@ impl Engine {
         w: &mut crate::store::WriteSet,
     ) -> Result<(), EngineError> {
         let prefix = keys::prefix(kind, &[external_id]);
-        let existing: Vec<sled::IVec> = self.store.scan_keys(&prefix).collect::<Result<_, _>>()?;
-        let excess = (existing.len() + 1).saturating_sub(FEED_KEPT);
-        for key in existing.into_iter().take(excess) {
-            w.remove(key.to_vec());
+        // (kept before others, delivered at, key), in the order items go.
+        let mut items: Vec<(bool, DateTime<Utc>, Vec<u8>)> = Vec::new();
+        if kind == keys::kind::CARD {
+            for item in self.store.scan::<ContentCard>(&prefix) {
+                let (key, card) = item?;
+                items.push((!card.dismissed, card.created_at, key.to_vec()));
+            }
+        } else {
+            for item in self.store.scan::<InAppMessage>(&prefix) {
+                let (key, message) = item?;
+                items.push((true, message.queued_at, key.to_vec()));
+            }
+        }
+        let excess = (items.len() + 1).saturating_sub(FEED_KEPT);
+        if excess > 0 {
+            items.sort();
+            for (_, _, key) in items.into_iter().take(excess) {
+                w.remove(key);
+            }
         }
         Ok(())
     }
@@ -391,6 +408,47 @@ mod tests {
             .scan_keys(&keys::prefix(keys::kind::IN_APP, &["u1"]))
             .count();
         assert_eq!(queued, super::FEED_KEPT);
+        // A dismissed card goes before older ones that were not dismissed.
+        let newest = cards[super::FEED_KEPT - 1]["send_id"]
+            .as_str()
+            .expect("send id")
+            .to_string();
+        let key = keys::key(keys::kind::CARD, &["u1", &newest]);
+        let mut card: crate::store::records::ContentCard =
+            engine.store.get(&key).expect("reads").expect("card");
+        card.dismissed = true;
+        let mut w = WriteSet::new();
+        w.put(key.clone(), &card);
+        engine.store.apply(w).expect("writes");
+        let at = start() + Duration::seconds(total as i64);
+        engine.advance_to(at).await.expect("moves");
+        let body = json!({"events": [{"external_id": "u1", "name": "e"}]});
+        let batch = parse_track(&body, at, Source::Sdk).expect("valid");
+        engine
+            .ingest(batch, at, Source::Sdk)
+            .await
+            .expect("ingests");
+        engine
+            .advance_to(at + Duration::milliseconds(500))
+            .await
+            .expect("fires");
+        assert!(
+            engine
+                .store
+                .get::<crate::store::records::ContentCard>(&key)
+                .expect("reads")
+                .is_none()
+        );
+        let feed = engine.content_cards("u1").expect("feed");
+        assert_eq!(
+            feed["cards"].as_array().map(Vec::len),
+            Some(super::FEED_KEPT)
+        );
+        assert_eq!(
+            feed["cards"][0]["created_at"],
+            triggerd_core::decide::fmt_instant(start() + Duration::seconds(5)),
+            "the oldest not dismissed stays"
+        );
     }
 
     /// R-K2/R-K3: a move of a send (a window roll, a retry) writes its

@@ -646,8 +646,11 @@ mod tests {
         let groups: Vec<Vec<String>> = users_by_stripe.into_values().take(16).collect();
         let start = std::sync::Arc::new(tokio::sync::Barrier::new(groups.len()));
         let mut copies = Vec::new();
-        for users in groups {
+        for (i, users) in groups.into_iter().enumerate() {
             let (engine, key, start) = (engine.clone(), key.clone(), start.clone());
+            // Each copy at its own instant: copies applied twice would
+            // leave two entries in the time index.
+            let at = now() + Duration::milliseconds(i as i64);
             let events: Vec<Value> = users
                 .iter()
                 .take(200)
@@ -655,10 +658,10 @@ mod tests {
                 .collect();
             copies.push(tokio::spawn(async move {
                 let batch =
-                    parse_track(&json!({ "events": events }), now(), Source::Rest).expect("valid");
+                    parse_track(&json!({ "events": events }), at, Source::Rest).expect("valid");
                 start.wait().await;
                 engine
-                    .ingest_with(batch, now(), Source::Rest, Some((key, "answer")))
+                    .ingest_with(batch, at, Source::Rest, Some((key, "answer")))
                     .await
                     .expect("ingests")
             }));

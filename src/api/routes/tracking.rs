@@ -15,8 +15,10 @@ use super::{AppState, engine_error};
 use crate::api::{ApiError, ApiJson, ApiResult};
 use crate::store::records::Geofence;
 
-/// Longest inbound message body, in characters (Twilio's limit).
+/// Longest inbound SMS body, in characters (Twilio's limit).
 pub const MAX_INBOUND_BODY_CHARS: usize = 1_600;
+/// Longest inbound WhatsApp body, in characters (WhatsApp's limit).
+pub const MAX_INBOUND_WHATSAPP_CHARS: usize = 4_096;
 /// Longest inbound `From`, in bytes.
 pub const MAX_INBOUND_FROM_BYTES: usize = 255;
 
@@ -78,13 +80,18 @@ pub async fn click(State(st): State<AppState>, Path(token): Path<String>) -> Api
     Ok(redirect_to(&url))
 }
 
-/// A 302 to `url`. Bytes a header cannot carry or a URL should not hold
-/// (controls, space, anything past ASCII) are percent-encoded first: a link
-/// with a control character in it (from an HTML entity, or from user data
-/// interpolated into the link) used to answer 302 without a `Location`.
+/// A 302 to `url`. Tabs and line breaks are dropped, as browsers drop them
+/// from URLs (an `href` split across lines); other bytes a header cannot
+/// carry or a URL should not hold (controls, space, anything past ASCII)
+/// are percent-encoded. A link with a control character in it (from an
+/// HTML entity, or from user data interpolated into the link) used to
+/// answer 302 without a `Location`.
 fn redirect_to(url: &str) -> Response {
     let mut encoded = String::with_capacity(url.len());
     for byte in url.bytes() {
+        if matches!(byte, b'\t' | b'\r' | b'\n') {
+            continue;
+        }
         if byte.is_ascii_graphic() {
             encoded.push(char::from(byte));
         } else {
@@ -150,9 +157,14 @@ pub async fn inbound_sms(
             "From is at most {MAX_INBOUND_FROM_BYTES} bytes"
         )));
     }
-    if text.chars().count() > MAX_INBOUND_BODY_CHARS {
+    let most = if from.starts_with("whatsapp:") {
+        MAX_INBOUND_WHATSAPP_CHARS
+    } else {
+        MAX_INBOUND_BODY_CHARS
+    };
+    if text.chars().count() > most {
         return Err(ApiError::bad_request(format!(
-            "Body is at most {MAX_INBOUND_BODY_CHARS} characters (Twilio's limit)"
+            "Body is at most {most} characters (Twilio's limit)"
         )));
     }
     st.engine
@@ -221,8 +233,8 @@ mod tests {
             "an ordinary link is untouched"
         );
         assert_eq!(
-            location("https://example.com/a\nb\u{1}c\u{7f}d e"),
-            "https://example.com/a%0Ab%01c%7Fd%20e"
+            location("https://example.com/a\nb\u{1}c\u{7f}d e\r\n\tf"),
+            "https://example.com/ab%01c%7Fd%20ef"
         );
         assert_eq!(
             location("https://example.com/café"),

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -46,12 +46,22 @@ impl ScheduleBound {
 impl FromStr for ScheduleBound {
     type Err = Error;
 
+    /// Instants must lie in the years 0000–9999 in UTC (an offset can move
+    /// a written 9999-12-31 past it), local date-times in those years too:
+    /// the definition is stored and printed back in RFC 3339, which cannot
+    /// write other years, and would not parse again after a restart.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-            return Ok(ScheduleBound::Instant(t.to_utc()));
+            let t = t.to_utc();
+            if !(0..=9999).contains(&t.year()) {
+                return Err(Error::DateTime(s.to_string()));
+            }
+            return Ok(ScheduleBound::Instant(t));
         }
         for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
-            if let Ok(naive) = NaiveDateTime::parse_from_str(s, format) {
+            if let Ok(naive) = NaiveDateTime::parse_from_str(s, format)
+                && (0..=9999).contains(&naive.year())
+            {
                 return Ok(ScheduleBound::Local(naive));
             }
         }
@@ -223,6 +233,16 @@ mod tests {
         for bad in ["2026-01-01", "yesterday", "2026-13-01T00:00:00Z", ""] {
             assert!(bad.parse::<ScheduleBound>().is_err(), "{bad:?}");
         }
+        // Outside the years RFC 3339 writes once in UTC: the stored
+        // definition would not parse again after a restart.
+        for bad in [
+            "9999-12-31T23:59:59-23:59",
+            "0000-01-01T00:00:00+23:59",
+            "+10000-01-01T00:00:00",
+        ] {
+            assert!(bad.parse::<ScheduleBound>().is_err(), "{bad:?}");
+        }
+        assert!("9999-12-31T23:59:59Z".parse::<ScheduleBound>().is_ok());
     }
 
     #[test]
