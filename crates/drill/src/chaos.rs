@@ -49,9 +49,20 @@ impl KillRecord {
     /// was in flight at the kill (sent at most [`IN_FLIGHT_LOOKBACK`] before
     /// it, or by the dying process), the second came after the signal.
     pub fn separates(&self, first: DateTime<Utc>, second: DateTime<Utc>) -> bool {
-        first >= self.at - IN_FLIGHT_LOOKBACK
-            && first <= self.dead_at + IN_FLIGHT_SLACK
-            && second >= self.at
+        self.in_flight(first) && second >= self.at
+    }
+
+    /// True when a request that reached the receiver at `arrived` may have
+    /// been cut off by this SIGKILL before the daemon recorded its answer
+    /// (R-K3).
+    pub fn interrupted(&self, arrived: DateTime<Utc>) -> bool {
+        self.done.is_sigkill() && self.in_flight(arrived)
+    }
+
+    /// Sent at most [`IN_FLIGHT_LOOKBACK`] before the kill, or by the dying
+    /// process.
+    fn in_flight(&self, arrived: DateTime<Utc>) -> bool {
+        arrived >= self.at - IN_FLIGHT_LOOKBACK && arrived <= self.dead_at + IN_FLIGHT_SLACK
     }
 }
 

@@ -389,6 +389,59 @@ fn r_k1_a_retried_trigger_applied_twice_widens_the_stats_only_as_a_known_issue()
 }
 
 #[test]
+fn r_k3_a_delivery_cut_off_by_a_kill_may_be_rolled_in_explain() {
+    // The receiver accepted s1 just before a SIGKILL; after the restart the
+    // daemon, not knowing, re-checked the late send against its window and
+    // rolled it (R-X1): explain says so, and that is no disagreement. The
+    // same timeline without the kill is one.
+    let rolled = vec![
+        json!({"at":"2026-01-05T10:00:00Z","outcome":"scheduled","send_id":"s1","due":"2026-01-05T10:00:02Z"}),
+        json!({"at":"2026-01-05T10:00:03Z","outcome":"rolled_to_next_window","send_id":"s1","due":"2026-01-06T10:00:00Z"}),
+    ];
+    let sample = vec!["u1".to_string()];
+    let c = campaigns();
+    let l = ledger();
+    let checker = Checker::new(
+        &l,
+        &c,
+        at("2026-01-05T10:05:00Z"),
+        Duration::milliseconds(5),
+        false,
+    );
+    let mut ev = evidence(vec![arrival("s1", "2026-01-05T10:00:02.010Z", 200)], 1, 0);
+    ev.explains.insert(
+        ("c2".into(), "u1".into()),
+        json!({"verdict":"pending","timeline": rolled}),
+    );
+    let without_kill = checker.check(&ev, &sample);
+    assert!(
+        without_kill
+            .violations
+            .get("explain_disagrees")
+            .is_some_and(|v| v
+                .examples
+                .iter()
+                .any(|e| e.contains("rolled_to_next_window"))),
+        "{:?}",
+        without_kill.violations
+    );
+    ev.kills.push(kill("2026-01-05T10:00:02.015Z"));
+    let with_kill = checker.check(&ev, &sample);
+    assert!(
+        !with_kill
+            .violations
+            .get("explain_disagrees")
+            .is_some_and(|v| v
+                .examples
+                .iter()
+                .any(|e| e.contains("rolled_to_next_window"))),
+        "{:?}",
+        with_kill.violations
+    );
+    assert_eq!(with_kill.sends.explain_race_disagreements, 1);
+}
+
+#[test]
 fn r_y1_explain_must_hold_every_plan_unless_at_the_journal_cap() {
     let ev_with = |timeline: Vec<serde_json::Value>| {
         let mut ev = evidence(vec![arrival("s1", "2026-01-05T10:00:02.010Z", 200)], 1, 0);

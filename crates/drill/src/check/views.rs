@@ -325,7 +325,17 @@ impl Checker<'_> {
                     .collect();
                 for s in received.difference(&sent) {
                     let last = last_about(x, s).and_then(|l| str_of(l, "outcome"));
-                    if last == Some("cancelled_by_exception") {
+                    // Every accepted attempt was cut off by a SIGKILL before
+                    // the daemon could record its answer: the daemon went on
+                    // as if it had not been delivered (R-K3: it may repeat
+                    // it with the same key), e.g. re-checked it late against
+                    // its window and rolled it (R-X1).
+                    let cut_off = ev
+                        .arrivals
+                        .iter()
+                        .filter(|a| a.accepted() && a.send_id.as_deref() == Some(*s))
+                        .all(|a| ev.kills.iter().any(|k| k.interrupted(a.at)));
+                    if last == Some("cancelled_by_exception") || cut_off {
                         f.sends.explain_race_disagreements += 1;
                     } else if last.is_none() && truncated {
                         // Its entries are older than the kept journal.
