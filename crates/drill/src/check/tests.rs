@@ -442,6 +442,33 @@ fn r_k3_a_delivery_cut_off_by_a_kill_may_be_rolled_in_explain() {
 }
 
 #[test]
+fn r_k3_a_delivery_cut_off_by_a_kill_may_still_count_as_pending() {
+    // s1 reached the receiver just before a SIGKILL; the daemon, not
+    // knowing, still counts it pending (rolled, to repeat with its key).
+    let mut ev = evidence(vec![arrival("s1", "2026-01-05T10:00:02.010Z", 200)], 0, 0);
+    ev.stats.insert(
+        "c2".into(),
+        json!({"scheduled": 1, "pending": 1, "outcomes": {"rolled_to_next_window": 1}}),
+    );
+    // Without the kill the count is off; the checker is strict here.
+    let strict = |ev: &Evidence| {
+        let c = campaigns();
+        let l = ledger();
+        Checker::new(
+            &l,
+            &c,
+            at("2026-01-05T10:05:00Z"),
+            Duration::milliseconds(5),
+            true,
+        )
+        .check(ev, &[])
+    };
+    assert!(kinds(&strict(&ev)).contains(&"stats_pending_mismatch"));
+    ev.kills.push(kill("2026-01-05T10:00:02.015Z"));
+    assert!(!kinds(&strict(&ev)).contains(&"stats_pending_mismatch"));
+}
+
+#[test]
 fn r_y1_explain_must_hold_every_plan_unless_at_the_journal_cap() {
     let ev_with = |timeline: Vec<serde_json::Value>| {
         let mut ev = evidence(vec![arrival("s1", "2026-01-05T10:00:02.010Z", 200)], 1, 0);
