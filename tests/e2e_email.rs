@@ -162,4 +162,37 @@ async fn r_p2_email_through_smtp_with_tracked_open_and_click() {
         .post("/users/export/ids", json!({"external_ids":["u1"]}))
         .await;
     assert_eq!(export["users"][0]["email"], "ann@example.com");
+
+    // The List-Unsubscribe link: a GET (a person, or a mail scanner
+    // fetching links) shows a page and changes nothing; the one-click POST
+    // (RFC 8058) unsubscribes.
+    let unsubscribe = raw
+        .lines()
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
+        .and_then(|l| l.split('>').next())
+        .expect("a List-Unsubscribe header");
+    let page = d.get_public(unsubscribe).await;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .expect("page")
+            .contains("<form method=\"post\">")
+    );
+    let subscribed = |export: &Value| export["users"][0]["email_subscribe"].clone();
+    let export = d
+        .post("/users/export/ids", json!({"external_ids":["u1"]}))
+        .await;
+    assert_ne!(subscribed(&export), "unsubscribed", "a GET changes nothing");
+    let one_click = reqwest::Client::new()
+        .post(unsubscribe)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .expect("posted");
+    assert_eq!(one_click.status(), 200);
+    let export = d
+        .post("/users/export/ids", json!({"external_ids":["u1"]}))
+        .await;
+    assert_eq!(subscribed(&export), "unsubscribed");
 }

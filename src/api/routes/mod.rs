@@ -78,7 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/t/c/{token}", get(tracking::click))
         .route(
             "/t/u/{token}",
-            get(tracking::unsubscribe).post(tracking::unsubscribe),
+            get(tracking::unsubscribe_page).post(tracking::unsubscribe),
         )
         .route("/s/{code}", get(tracking::short_link))
         .route("/inbound/sms", post(tracking::inbound_sms))

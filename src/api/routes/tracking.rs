@@ -101,17 +101,58 @@ fn redirect_to(url: &str) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, encoded)]).into_response()
 }
 
-/// `GET|POST /t/u/{token}`: one-click unsubscribe from email.
+/// `GET /t/u/{token}`: the unsubscribe page, a button that POSTs to the
+/// same address. A GET changes nothing: mail scanners and link previews
+/// fetch links in a message, and unsubscribing on GET let them unsubscribe
+/// people who never clicked (RFC 8058 one-click unsubscribe is a POST).
+pub async fn unsubscribe_page(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Response> {
+    verify(&st, &token, TrackKind::Unsubscribe)?;
+    Ok(html_page(
+        "<form method=\"post\"><p>Stop receiving these emails?</p>\
+         <button type=\"submit\">Unsubscribe</button></form>",
+    ))
+}
+
+/// `POST /t/u/{token}`: unsubscribes from email (the RFC 8058 one-click
+/// POST of a mail client, or the page's button). Answers JSON, or a page
+/// when the client asks for HTML (a browser).
 pub async fn unsubscribe(
     State(st): State<AppState>,
     Path(token): Path<String>,
-) -> ApiResult<ApiJson<Value>> {
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let claims = verify(&st, &token, TrackKind::Unsubscribe)?;
     st.engine
         .unsubscribe_email(&claims.external_id)
         .await
         .map_err(engine_error)?;
-    Ok(ApiJson(json!({"message": "success", "unsubscribed": true})))
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        return Ok(html_page("<p>You are unsubscribed.</p>"));
+    }
+    Ok(ApiJson(json!({"message": "success", "unsubscribed": true})).into_response())
+}
+
+/// A minimal HTML page around `body`.
+fn html_page(body: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width\">\
+             <title>Unsubscribe</title></head><body>{body}</body></html>"
+        ),
+    )
+        .into_response()
 }
 
 /// `GET /s/{code}`: follows an SMS short link.
