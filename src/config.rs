@@ -275,7 +275,7 @@ pub fn parse_instant(origin: &str, value: &str) -> Result<DateTime<Utc>> {
     let instant = DateTime::parse_from_rfc3339(value.trim())
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| invalid(origin, value, format!("expected an RFC 3339 instant ({e})")))?;
-    if !(0..=9999).contains(&instant.year()) {
+    if !triggerd_core::time::RFC3339_YEARS.contains(&instant.year()) {
         return Err(invalid(
             origin,
             value,

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use triggerd_core::time::RFC3339_YEARS;
 use triggerd_core::{Event, EventKind, Source};
 
 use super::commit::Staged;
@@ -88,7 +89,7 @@ pub fn parse_time(v: Option<&Value>) -> Result<Option<DateTime<Utc>>, String> {
         Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
             .ok()
             .map(|t| t.with_timezone(&Utc))
-            .filter(|t| (0..=9999).contains(&t.year()))
+            .filter(|t| RFC3339_YEARS.contains(&t.year()))
             .map(Some)
             .ok_or_else(|| {
                 format!("invalid time {s:?}: expected RFC 3339 (years 0000–9999 in UTC)")

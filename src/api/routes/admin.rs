@@ -242,7 +242,7 @@ pub async fn advance(
             // the year 9999) would fail every timestamp the daemon prints.
             chrono::Duration::try_milliseconds((s * 1000.0) as i64)
                 .and_then(|step| manual.now().checked_add_signed(step))
-                .filter(|t| t.year() <= 9999)
+                .filter(|t| triggerd_core::time::RFC3339_YEARS.contains(&t.year()))
                 .ok_or_else(|| {
                     ApiError::bad_request("seconds would move the clock past the year 9999")
                 })?

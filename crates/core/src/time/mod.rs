@@ -41,6 +41,12 @@ pub use weekday::Weekday;
 pub use window::Window;
 pub use zone::{ZoneChoice, ZoneSource, Zones, parse_zone, resolve_zone};
 
+/// The years RFC 3339 can write (four digits): instants and dates the
+/// service takes in must lie in them, in UTC, or it could not print them
+/// back, store them as text and read them again (an offset can move a
+/// written 9999-12-31 past it).
+pub const RFC3339_YEARS: std::ops::RangeInclusive<i32> = 0..=9999;
+
 /// Why a time-related string of a definition was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {

@@ -53,14 +53,14 @@ impl FromStr for ScheduleBound {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Ok(t) = DateTime::parse_from_rfc3339(s) {
             let t = t.to_utc();
-            if !(0..=9999).contains(&t.year()) {
+            if !super::RFC3339_YEARS.contains(&t.year()) {
                 return Err(Error::DateTime(s.to_string()));
             }
             return Ok(ScheduleBound::Instant(t));
         }
         for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
             if let Ok(naive) = NaiveDateTime::parse_from_str(s, format)
-                && (0..=9999).contains(&naive.year())
+                && super::RFC3339_YEARS.contains(&naive.year())
             {
                 return Ok(ScheduleBound::Local(naive));
             }
