@@ -378,22 +378,28 @@ mod tests {
             engine.put_campaign(id, &def).expect("stored");
             engine.launch_campaign(id).await.expect("launched");
         }
+        // One SDK event at `at` (in-app campaigns take SDK events only,
+        // R-T6), fired half a second later: one card, one in-app message.
+        let trigger_and_fire = |at: chrono::DateTime<chrono::Utc>| {
+            let engine = engine.clone();
+            async move {
+                engine.advance_to(at).await.expect("moves");
+                let body = json!({"events": [{"external_id": "u1", "name": "e"}]});
+                let batch = parse_track(&body, at, Source::Sdk).expect("valid");
+                engine
+                    .ingest(batch, at, Source::Sdk)
+                    .await
+                    .expect("ingests");
+                let fired = engine
+                    .advance_to(at + Duration::milliseconds(500))
+                    .await
+                    .expect("fires");
+                assert_eq!(fired, 2, "one card and one in-app message");
+            }
+        };
         let total = super::FEED_KEPT + 5;
         for i in 0..total {
-            let at = start() + Duration::seconds(i as i64);
-            engine.advance_to(at).await.expect("moves");
-            let body = json!({"events": [{"external_id": "u1", "name": "e"}]});
-            // In-app campaigns are triggered by SDK events only (R-T6).
-            let batch = parse_track(&body, at, Source::Sdk).expect("valid");
-            engine
-                .ingest(batch, at, Source::Sdk)
-                .await
-                .expect("ingests");
-            let fired = engine
-                .advance_to(at + Duration::milliseconds(500))
-                .await
-                .expect("fires");
-            assert_eq!(fired, 2, "one card and one in-app message");
+            trigger_and_fire(start() + Duration::seconds(i as i64)).await;
         }
         let feed = engine.content_cards("u1").expect("feed");
         let cards = feed["cards"].as_array().expect("cards");
@@ -420,18 +426,7 @@ mod tests {
         let mut w = WriteSet::new();
         w.put(key.clone(), &card);
         engine.store.apply(w).expect("writes");
-        let at = start() + Duration::seconds(total as i64);
-        engine.advance_to(at).await.expect("moves");
-        let body = json!({"events": [{"external_id": "u1", "name": "e"}]});
-        let batch = parse_track(&body, at, Source::Sdk).expect("valid");
-        engine
-            .ingest(batch, at, Source::Sdk)
-            .await
-            .expect("ingests");
-        engine
-            .advance_to(at + Duration::milliseconds(500))
-            .await
-            .expect("fires");
+        trigger_and_fire(start() + Duration::seconds(total as i64)).await;
         assert!(
             engine
                 .store
