@@ -104,15 +104,21 @@ fn evidence(arrivals: Vec<Arrival>, sent: u64, cancelled: u64) -> Evidence {
 }
 
 fn run(l: &Ledger, ev: &Evidence) -> Findings {
+    check_with(l, ev, &[], false)
+}
+
+/// Checks `ev` against the ledger, with explain checked for `sample` and
+/// known daemon issues failing when `strict`.
+fn check_with(l: &Ledger, ev: &Evidence, sample: &[String], strict: bool) -> Findings {
     let c = campaigns();
-    let checker = Checker::new(
+    Checker::new(
         l,
         &c,
         at("2026-01-05T10:05:00Z"),
         Duration::milliseconds(5),
-        false,
-    );
-    checker.check(ev, &[])
+        strict,
+    )
+    .check(ev, sample)
 }
 
 fn kinds(f: &Findings) -> Vec<&str> {
@@ -294,16 +300,7 @@ fn r_r2_a_backdated_refusal_is_counted_apart_unless_strict() {
     let f = run(&ledger(), &ev);
     assert_eq!(kinds(&f), Vec::<&str>::new(), "{:?}", f.violations);
     assert_eq!(f.sends.reeligibility_backdated, 1);
-    let c = campaigns();
-    let l = ledger();
-    let strict = Checker::new(
-        &l,
-        &c,
-        at("2026-01-05T10:05:00Z"),
-        Duration::milliseconds(5),
-        true,
-    )
-    .check(&ev, &[]);
+    let strict = check_with(&ledger(), &ev, &[], true);
     assert!(kinds(&strict).contains(&"reeligibility_backdated"));
 }
 
@@ -377,14 +374,7 @@ fn r_k1_a_retried_trigger_applied_twice_widens_the_stats_only_as_a_known_issue()
     let f = run(&l, &ev);
     assert_eq!(kinds(&f), Vec::<&str>::new(), "{:?}", f.violations);
     assert_eq!(f.known_issues["retried_request_applied_twice"].count, 1);
-    let f = Checker::new(
-        &l,
-        &campaigns(),
-        at("2026-01-05T10:05:00Z"),
-        Duration::milliseconds(5),
-        true,
-    )
-    .check(&ev, &[]);
+    let f = check_with(&l, &ev, &[], true);
     assert!(kinds(&f).contains(&"retried_request_applied_twice"));
 }
 
@@ -399,21 +389,13 @@ fn r_k3_a_delivery_cut_off_by_a_kill_may_be_rolled_in_explain() {
         json!({"at":"2026-01-05T10:00:03Z","outcome":"rolled_to_next_window","send_id":"s1","due":"2026-01-06T10:00:00Z"}),
     ];
     let sample = vec!["u1".to_string()];
-    let c = campaigns();
     let l = ledger();
-    let checker = Checker::new(
-        &l,
-        &c,
-        at("2026-01-05T10:05:00Z"),
-        Duration::milliseconds(5),
-        false,
-    );
     let mut ev = evidence(vec![arrival("s1", "2026-01-05T10:00:02.010Z", 200)], 1, 0);
     ev.explains.insert(
         ("c2".into(), "u1".into()),
         json!({"verdict":"pending","timeline": rolled}),
     );
-    let without_kill = checker.check(&ev, &sample);
+    let without_kill = check_with(&l, &ev, &sample, false);
     assert!(
         without_kill
             .violations
@@ -426,7 +408,7 @@ fn r_k3_a_delivery_cut_off_by_a_kill_may_be_rolled_in_explain() {
         without_kill.violations
     );
     ev.kills.push(kill("2026-01-05T10:00:02.015Z"));
-    let with_kill = checker.check(&ev, &sample);
+    let with_kill = check_with(&l, &ev, &sample, false);
     assert!(
         !with_kill
             .violations
@@ -451,18 +433,7 @@ fn r_k3_a_delivery_cut_off_by_a_kill_may_still_count_as_pending() {
         json!({"scheduled": 1, "pending": 1, "outcomes": {"rolled_to_next_window": 1}}),
     );
     // Without the kill the count is off; the checker is strict here.
-    let strict = |ev: &Evidence| {
-        let c = campaigns();
-        let l = ledger();
-        Checker::new(
-            &l,
-            &c,
-            at("2026-01-05T10:05:00Z"),
-            Duration::milliseconds(5),
-            true,
-        )
-        .check(ev, &[])
-    };
+    let strict = |ev: &Evidence| check_with(&ledger(), ev, &[], true);
     assert!(kinds(&strict(&ev)).contains(&"stats_pending_mismatch"));
     ev.kills.push(kill("2026-01-05T10:00:02.015Z"));
     assert!(!kinds(&strict(&ev)).contains(&"stats_pending_mismatch"));
@@ -479,26 +450,18 @@ fn r_y1_explain_must_hold_every_plan_unless_at_the_journal_cap() {
         ev
     };
     let sample = vec!["u1".to_string()];
-    let c = campaigns();
     let l = ledger();
-    let checker = Checker::new(
-        &l,
-        &c,
-        at("2026-01-05T10:05:00Z"),
-        Duration::milliseconds(5),
-        false,
-    );
     let complete = vec![
         json!({"at":"2026-01-05T10:00:00Z","outcome":"scheduled","send_id":"s1","due":"2026-01-05T10:00:02Z"}),
         json!({"at":"2026-01-05T10:00:02.009Z","outcome":"sent","send_id":"s1","due":"2026-01-05T10:00:02Z"}),
     ];
-    let f = checker.check(&ev_with(complete), &sample);
+    let f = check_with(&l, &ev_with(complete), &sample, false);
     assert_eq!(kinds(&f), Vec::<&str>::new(), "{:?}", f.violations);
     assert_eq!(f.sends.explain_pairs_checked, 1);
     // The plan is missing from a short timeline: explain disagrees.
     let short =
         vec![json!({"at":"2026-01-05T10:00:03Z","outcome":"retry_scheduled","send_id":"s0"})];
-    let f = checker.check(&ev_with(short), &sample);
+    let f = check_with(&l, &ev_with(short), &sample, false);
     assert!(
         kinds(&f).contains(&"explain_disagrees"),
         "{:?}",
@@ -508,7 +471,7 @@ fn r_y1_explain_must_hold_every_plan_unless_at_the_journal_cap() {
     let full: Vec<serde_json::Value> = (0..timeline::JOURNAL_KEPT)
         .map(|_| json!({"at":"2026-01-05T10:00:03Z","outcome":"retry_scheduled","send_id":"s0"}))
         .collect();
-    let f = checker.check(&ev_with(full), &sample);
+    let f = check_with(&l, &ev_with(full), &sample, false);
     assert_eq!(kinds(&f), Vec::<&str>::new(), "{:?}", f.violations);
     assert_eq!(f.sends.explain_truncated, 1);
 }
